@@ -1,0 +1,139 @@
+"""DRAW's read and write operations (section 3 of arXiv:1502.04623).
+
+Selective attention places an ``N x N`` grid of Gaussian filters on the image (eqs 19-26), reads a
+glimpse through it (27) and writes a patch back through its transpose (28-29). Pixel coordinates
+are 1-based, ``a = 1..A`` across the width and ``b = 1..B`` down the height, so that the grid
+centre of eqs 22-23 with ``g~ = 0`` is the image centre.
+
+Every read and write block returns a tuple: ``(output,)`` without attention, and
+``(output, window)`` with it, where ``window`` is ``(batch, 5)`` holding ``WINDOW_FIELDS``.
+Images travel flat, ``(batch, C * H * W)``; all channels share one set of filters.
+"""
+from mxnet.gluon import HybridBlock, nn
+
+WINDOW_FIELDS = ("gX", "gY", "sigma2", "delta", "gamma")
+_EPS = 1e-8  # keeps Z_X, Z_Y (eqs 25-26) away from 0 when every filter falls off the image
+
+
+def window_params(F, raw, height, width, N):
+    """Attention window from the 5 linear outputs of eq 21.
+
+    Returns ``gX, gY, sigma2, delta, gamma``, each ``(batch, 1)``.
+    """
+    gx_, gy_, log_sigma2, log_delta_, log_gamma = F.split(raw, num_outputs=5, axis=1)
+    gX = (width + 1) / 2.0 * (gx_ + 1)  # (22)
+    gY = (height + 1) / 2.0 * (gy_ + 1)  # (23)
+    # (24); with N = 1 the single filter sits at the centre whatever the stride, so avoid 0/0.
+    delta = (max(height, width) - 1) / max(N - 1, 1) * F.exp(log_delta_)
+    return gX, gY, F.exp(log_sigma2), delta, F.exp(log_gamma)
+
+
+def filterbank(F, g, sigma2, delta, N, size, dtype="float32"):
+    """Normalised Gaussian filterbank along one image axis, ``(batch, N, size)``.
+
+    ``g`` is the grid centre on that axis (gX or gY); rows are filters i (or j), columns pixels a (or b).
+    """
+    offsets = (F.arange(1, N + 1, dtype=dtype) - N / 2.0 - 0.5).reshape((1, N))
+    mu = F.broadcast_add(g, F.broadcast_mul(delta, offsets))  # (19), (20)
+    pixels = F.arange(1, size + 1, dtype=dtype).reshape((1, 1, size))
+    distance = F.broadcast_sub(pixels, mu.expand_dims(axis=2))
+    f = F.exp(F.broadcast_div(-F.square(distance), 2 * sigma2.expand_dims(axis=2)))
+    Z = F.maximum(F.sum(f, axis=2, keepdims=True), _EPS)
+    return F.broadcast_div(f, Z)  # (25), (26)
+
+
+def filter_image(F, images, F_X, F_Y, channels, height, width, N):
+    """``F_Y I F_X^T`` for each of ``channels`` flat images: ``(B, channels*H*W) -> (B, channels*N*N)``."""
+    rows = F.batch_dot(images.reshape((0, channels * height, width)), F_X, transpose_b=True)
+    rows = rows.reshape((0, channels, height, N)).transpose((0, 2, 1, 3)).reshape((0, height, -1))
+    glimpse = F.batch_dot(F_Y, rows)  # (B, N_j, channels * N_i)
+    return glimpse.reshape((0, N, channels, N)).transpose((0, 2, 1, 3)).reshape((0, -1))
+
+
+def unfilter_patch(F, patch, F_X, F_Y, channels, height, width, N):
+    """``F_Y^T w F_X`` for each of ``channels`` flat patches: ``(B, channels*N*N) -> (B, channels*H*W)``."""
+    cols = patch.reshape((0, channels, N, N)).transpose((0, 2, 1, 3)).reshape((0, N, -1))
+    cols = F.batch_dot(F_Y, cols, transpose_a=True)  # (B, H, channels * N_i)
+    image = F.batch_dot(cols.reshape((0, height * channels, N)), F_X)  # (B, H * channels, W)
+    return image.reshape((0, height, channels, width)).transpose((0, 2, 1, 3)).reshape((0, -1))
+
+
+class _Attention(HybridBlock):
+    """A linear map of h_dec to a window (eq 21) plus ``extra`` more outputs, and its filterbanks."""
+
+    def __init__(self, N, image_shape, extra=0, **kwargs):
+        super().__init__(**kwargs)
+        self.N = N
+        self.image_shape = tuple(image_shape)
+        self._dtype = "float32"
+        with self.name_scope():
+            self.linear = nn.Dense(5 + extra, flatten=False)
+
+    def cast(self, dtype):
+        self._dtype = dtype  # the filterbanks' pixel grids are built in the parameters' dtype
+        super().cast(dtype)
+
+    def _window(self, F, h_dec):
+        _, height, width = self.image_shape
+        out = self.linear(h_dec)
+        window = window_params(F, F.slice_axis(out, axis=1, begin=0, end=5), height, width, self.N)
+        gX, gY, sigma2, delta, gamma = window
+        F_X = filterbank(F, gX, sigma2, delta, self.N, width, self._dtype)
+        F_Y = filterbank(F, gY, sigma2, delta, self.N, height, self._dtype)
+        return F_X, F_Y, gamma, F.concat(*window, dim=1), out
+
+
+class SelectiveRead(_Attention):
+    """Read with an ``N x N`` attention grid: ``gamma [F_Y x F_X^T, F_Y x_hat F_X^T]`` (eq 27)."""
+
+    @property
+    def size(self):
+        return 2 * self.image_shape[0] * self.N ** 2
+
+    def hybrid_forward(self, F, x, x_hat, h_dec):
+        F_X, F_Y, gamma, window, _ = self._window(F, h_dec)
+        glimpse = filter_image(F, F.concat(x, x_hat, dim=1), F_X, F_Y, 2 * self.image_shape[0],
+                               *self.image_shape[1:], self.N)
+        return F.broadcast_mul(gamma, glimpse), window
+
+
+class SelectiveWrite(_Attention):
+    """Write an ``N x N`` patch ``w_t = W(h_dec)`` (28) through the grid: ``F_Y^T w F_X / gamma`` (29)."""
+
+    def __init__(self, N, image_shape, **kwargs):
+        super().__init__(N, image_shape, extra=image_shape[0] * N * N, **kwargs)
+
+    def hybrid_forward(self, F, h_dec):
+        F_X, F_Y, gamma, window, out = self._window(F, h_dec)
+        patch = F.slice_axis(out, axis=1, begin=5, end=None)  # (28)
+        image = unfilter_patch(F, patch, F_X, F_Y, *self.image_shape, self.N)
+        return F.broadcast_div(image, gamma), window
+
+
+class BasicRead(HybridBlock):
+    """Read without attention: the whole image and the error image, ``[x, x_hat]`` (section 3.1)."""
+
+    def __init__(self, image_shape, **kwargs):
+        super().__init__(**kwargs)
+        self.image_shape = tuple(image_shape)
+
+    @property
+    def size(self):
+        c, h, w = self.image_shape
+        return 2 * c * h * w
+
+    def hybrid_forward(self, F, x, x_hat, h_dec):
+        return (F.concat(x, x_hat, dim=1),)
+
+
+class BasicWrite(HybridBlock):
+    """Write without attention: a linear map of h_dec to the whole canvas (section 3.1)."""
+
+    def __init__(self, image_shape, **kwargs):
+        super().__init__(**kwargs)
+        c, h, w = image_shape
+        with self.name_scope():
+            self.linear = nn.Dense(c * h * w, flatten=False)
+
+    def hybrid_forward(self, F, h_dec):
+        return (self.linear(h_dec),)

@@ -1,0 +1,218 @@
+"""The DRAW network (section 2 of arXiv:1502.04623) as one hybridizable Gluon block."""
+import collections
+import contextlib
+import os
+import warnings
+
+import mxnet as mx
+from mxnet.gluon import HybridBlock, nn, rnn
+
+from .attention import BasicRead, BasicWrite, SelectiveRead, SelectiveWrite
+from .config import DRAWConfig
+from .io import atomic_path
+
+Trace = collections.namedtuple("Trace", "canvases mu log_sigma read_windows write_windows")
+Trace.__doc__ = """Everything one pass of DRAW computed, batch first.
+
+canvases : (B, T + 1, C, H, W) canvas logits c_0 .. c_T (c_0 = 0)
+mu, log_sigma : (B, T, Z) parameters of Q(Z_t | h_enc_t), or None when generating
+read_windows, write_windows : (B, T, 5) attention windows (``attention.WINDOW_FIELDS``) or None
+"""
+
+
+@contextlib.contextmanager
+def _quiet_unused_inputs():
+    """Child blocks run one by one may ignore an input (BasicRead ignores h_dec); Gluon warns of it."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"The \d+-th input to HybridBlock is not used")
+        yield
+
+
+class InitialState(HybridBlock):
+    """The LSTM's ``[h_0, c_0]`` for a batch: learned vectors, or zeros that never change."""
+
+    def __init__(self, size, learn=True, **kwargs):
+        super().__init__(**kwargs)
+        grad_req = "write" if learn else "null"
+        with self.name_scope():
+            self.h0 = self.params.get("h0", shape=(1, size), init="zeros", grad_req=grad_req)
+            self.c0 = self.params.get("c0", shape=(1, size), init="zeros", grad_req=grad_req)
+
+    def hybrid_forward(self, F, batch_like, h0, c0):
+        return [F.broadcast_like(s, batch_like, lhs_axes=(0,), rhs_axes=(0,)) for s in (h0, c0)]
+
+
+class DRAW(HybridBlock):
+    """Deep Recurrent Attentive Writer.
+
+    Parameters
+    ----------
+    config : DRAWConfig, optional
+        Hyperparameters; the paper's MNIST model with attention by default.
+    read, write : HybridBlock, optional
+        Replacements for the read and write operations. A read block is called as
+        ``read(x, x_hat, h_dec)``, a write block as ``write(h_dec)``; each returns ``(output,)`` or
+        ``(output, window)`` and a read block has a ``size`` attribute (its output width).
+        By default they follow ``config.attention``.
+
+    Inputs
+    ------
+    x : (B, C, H, W) or (B, C*H*W) images with values in [0, 1].
+    eps : (B, T, Z), optional
+        The standard normal noise of the reparameterisation; drawn from MXNet's RNG
+        (``mx.random.seed``) when omitted. Pass it to get repeatable outputs.
+
+    Outputs
+    -------
+    canvas : (B, C*H*W) final canvas logits c_T; ``sigmoid(canvas)`` is D(x | c_T).
+    mu, log_sigma : (B, T, Z) parameters of each Q(Z_t | h_enc_t).
+    """
+
+    def __init__(self, config=None, read=None, write=None, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config = config or DRAWConfig.mnist()
+        shape = config.image_shape
+        with self.name_scope():
+            if read is None:
+                read = SelectiveRead(config.read_size, shape) if config.attention else BasicRead(shape)
+            if write is None:
+                write = SelectiveWrite(config.write_size, shape) if config.attention else BasicWrite(shape)
+            self.read, self.write = read, write
+            self.encoder = rnn.LSTMCell(config.enc_size, input_size=read.size + config.dec_size)
+            self.decoder = rnn.LSTMCell(config.dec_size, input_size=config.z_size)
+            self.q = nn.Dense(2 * config.z_size, in_units=config.enc_size, flatten=False)  # (1), (2)
+            self.enc_init = InitialState(config.enc_size, config.learn_init_state)
+            self.dec_init = InitialState(config.dec_size, config.learn_init_state)
+
+    # ----------------------------------------------------------------- inputs
+    def noise(self, batch_size, ctx=None):
+        """Standard normal noise ``(batch_size, T, Z)`` from MXNet's RNG."""
+        return mx.nd.random.normal(shape=(batch_size, self.config.num_steps, self.config.z_size),
+                                   ctx=ctx or mx.current_context())
+
+    def _check_images(self, x):
+        expected = (self.config.image_shape, (self.config.num_pixels,))
+        if tuple(x.shape[1:]) not in expected or len(x.shape) < 2:
+            raise ValueError(f"DRAW expects images of shape (batch, {', '.join(map(str, expected[0]))}) "
+                             f"or (batch, {expected[1][0]}), got {tuple(x.shape)}; "
+                             "check image_shape in the model config")
+        if x.dtype.__name__ not in ("float32", "float64", "float16"):
+            raise ValueError(f"DRAW expects floating-point images in [0, 1], got dtype {x.dtype.__name__}; "
+                             "convert with x.astype('float32')")
+
+    def _check_noise(self, x, eps):
+        expected = (x.shape[0], self.config.num_steps, self.config.z_size)
+        if tuple(eps.shape) != expected:
+            raise ValueError(f"eps must have shape (batch, num_steps, z_size) = {expected}, "
+                             f"got {tuple(eps.shape)}")
+
+    def forward(self, x, eps=None):
+        if isinstance(x, mx.nd.NDArray):
+            self._check_images(x)
+            eps = self.noise(x.shape[0], x.context) if eps is None else eps
+            self._check_noise(x, eps)
+        elif eps is None:  # traced inside a user's hybridized block: noise becomes part of the graph
+            template = mx.sym.zeros((1, self.config.num_steps, self.config.z_size))
+            eps = mx.sym.random.normal_like(
+                mx.sym.broadcast_like(template, x, lhs_axes=(0,), rhs_axes=(0,)))
+        return super().forward(x, eps)
+
+    def hybrid_forward(self, F, x, eps):
+        canvases, mu, log_sigma, _, _ = self._unroll(F, x, eps)
+        return canvases[-1], F.stack(*mu, axis=1), F.stack(*log_sigma, axis=1)
+
+    # ------------------------------------------------------------ the network
+    def _unroll(self, F, x, eps):
+        """Eqs 3-8 for t = 1..T; returns per-step lists (canvases include c_0)."""
+        x = x.reshape((0, -1))
+        dec_state = self.dec_init(x)
+        h_dec = dec_state[0]
+        enc_state = self.enc_init(x)
+        canvases = [F.zeros_like(x)]  # c_0 = 0, not learned
+        mus, log_sigmas, read_windows, write_windows = [], [], [], []
+        for t in range(self.config.num_steps):
+            x_hat = x - F.sigmoid(canvases[-1])  # (3)
+            r, *window = self.read(x, x_hat, h_dec)  # (4)
+            read_windows += window
+            h_enc, enc_state = self.encoder(F.concat(r, h_dec, dim=1), enc_state)  # (5)
+            mu, log_sigma = F.split(self.q(h_enc), num_outputs=2, axis=1)  # (1), (2)
+            eps_t = F.slice_axis(eps, axis=1, begin=t, end=t + 1).reshape((0, -1))
+            z = mu + F.exp(log_sigma) * eps_t  # (6), reparameterised
+            h_dec, dec_state, c = self._decode_step(F, z, dec_state, canvases[-1], write_windows)
+            canvases.append(c)
+            mus.append(mu)
+            log_sigmas.append(log_sigma)
+        return canvases, mus, log_sigmas, read_windows, write_windows
+
+    def _decode_step(self, F, z, dec_state, c, write_windows):
+        h_dec, dec_state = self.decoder(z, dec_state)  # (7)
+        w, *window = self.write(h_dec)
+        write_windows += window
+        return h_dec, dec_state, c + w  # (8)
+
+    def _generate(self, F, z):
+        """Section 2.3: the decoder and write alone, driven by ``z`` of shape (B, T, Z)."""
+        dec_state = self.dec_init(z)
+        c, canvases, write_windows = 0, [], []
+        for t in range(self.config.num_steps):
+            z_t = F.slice_axis(z, axis=1, begin=t, end=t + 1).reshape((0, -1))
+            _, dec_state, c = self._decode_step(F, z_t, dec_state, c, write_windows)
+            canvases.append(c)
+        return [F.zeros_like(canvases[0])] + canvases, write_windows
+
+    # ----------------------------------------------------- pictures and reuse
+    def _trace(self, canvases, mu=None, log_sigma=None, read_windows=(), write_windows=()):
+        stack = lambda xs: mx.nd.stack(*xs, axis=1) if xs else None
+        batch = canvases[0].shape[0]
+        return Trace(stack(canvases).reshape((batch, -1) + self.config.image_shape),
+                     stack(mu or ()), stack(log_sigma or ()), stack(read_windows), stack(write_windows))
+
+    def unroll(self, x, eps=None):
+        """Run the full model and return a :class:`Trace` with every canvas and window.
+
+        Runs imperatively (for pictures and analysis); training uses the block's forward.
+        """
+        self._check_images(x)
+        eps = self.noise(x.shape[0], x.context) if eps is None else eps
+        self._check_noise(x, eps)
+        with _quiet_unused_inputs():
+            return self._trace(*self._unroll(mx.nd, x, eps))
+
+    def generate(self, n, z=None, ctx=None):
+        """Draw ``n`` unconditional samples with z_t ~ N(0, I) (section 2.3).
+
+        Returns
+        -------
+        canvases : (n, T + 1, C, H, W) probabilities sigmoid(c_t), the initial (blank) canvas first.
+        write_windows : (n, T, 5) write attention windows, or None without attention.
+        """
+        z = self.noise(n, ctx) if z is None else z
+        with _quiet_unused_inputs():
+            canvases, write_windows = self._generate(mx.nd, z)
+        trace = self._trace(canvases, write_windows=write_windows)
+        return mx.nd.sigmoid(trace.canvases), trace.write_windows
+
+    def reconstruct(self, x, eps=None):
+        """Reconstruct ``x`` with z_t drawn from Q; returns canvases as probabilities and both windows.
+
+        Returns
+        -------
+        canvases : (B, T + 1, C, H, W) probabilities sigmoid(c_t).
+        read_windows, write_windows : (B, T, 5), or None without attention.
+        """
+        trace = self.unroll(x, eps)
+        return mx.nd.sigmoid(trace.canvases), trace.read_windows, trace.write_windows
+
+    def save(self, directory):
+        """Write ``config.json`` and ``model.params`` into ``directory`` (created if missing)."""
+        os.makedirs(directory, exist_ok=True)
+        self.config.to_json(os.path.join(directory, "config.json"))
+        with atomic_path(os.path.join(directory, "model.params")) as tmp:
+            self.save_parameters(tmp)
+
+    @classmethod
+    def load(cls, directory, ctx=None):
+        """Rebuild a model saved with :meth:`save` (config and parameters) on ``ctx``."""
+        model = cls(DRAWConfig.from_json(os.path.join(directory, "config.json")))
+        model.load_parameters(os.path.join(directory, "model.params"), ctx=ctx or mx.current_context())
+        return model
