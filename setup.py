@@ -1,0 +1,38 @@
+"""draw-gluon: DRAW (Gregor et al., ICML 2015) in MXNet Gluon."""
+import os
+
+from setuptools import find_packages, setup
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+with open(os.path.join(HERE, "README.md"), encoding="utf-8") as f:
+    long_description = f.read()
+
+setup(
+    name="draw-gluon",
+    version="0.1.0",
+    description="DRAW: A Recurrent Neural Network For Image Generation, in MXNet Gluon",
+    long_description=long_description,
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["draw_gluon", "draw_gluon.*"]),
+    py_modules=["core"],
+    python_requires=">=3.8",
+    install_requires=[
+        # MXNet 1.9.1 uses np.bool, removed in numpy 1.24; mxboard 0.1.0's generated protobuf
+        # modules fail on protobuf 4+.
+        "numpy>=1.17,<1.24",
+        "protobuf<=3.20.3",
+        "gluoncv>=0.10",
+        "mxboard==0.1.0",
+        "imageio>=2.9",
+        "tqdm>=4.40",
+        "tensorboard>=2.0",
+        "mlxtend>=0.17",
+    ],
+    extras_require={
+        # Alternatives: install exactly one of them.
+        "cpu": ["mxnet==1.9.1"],
+        "gpu": ["mxnet-cu112==1.9.1"],
+        "test": ["pytest>=7"],
+    },
+    entry_points={"console_scripts": ["draw-gluon-train=draw_gluon.train:main"]},
+)
