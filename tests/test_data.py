@@ -1,0 +1,164 @@
+"""Datasets: the paper's binarized MNIST from .npz, .amat or a (local) download, checked against the
+published SHA-256 table; batches that resume exactly; dynamic binarisation."""
+import functools
+import http.server
+import os
+import threading
+
+import numpy as np
+import pytest
+
+from conftest import SHARED_DATA
+from draw_gluon import data
+
+# The published table of ../shared/data/README.md, read by the test rather than copied from the code.
+with open(os.path.join(os.path.dirname(SHARED_DATA), "README.md")) as f:
+    PUBLISHED = {line.split("|")[1].strip(): line.split("|")[3].strip()
+                 for line in f if line.startswith("| t") or line.startswith("| v")}
+
+
+def write_amat(path, flat):
+    """The .amat text layout: 784 values separated by single spaces, one image per line."""
+    text = np.full((len(flat), 2 * 784), ord(" "), dtype=np.uint8)
+    text[:, ::2] = flat + ord("0")
+    text[:, -1] = ord("\n")
+    path.write_bytes(text.tobytes())
+
+
+@pytest.fixture(scope="module")
+def amat_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("amat")
+    with np.load(SHARED_DATA) as f:
+        for split in data.SPLITS:
+            write_amat(folder / f"binarized_mnist_{split}.amat", np.unpackbits(f[split], axis=1)[:, :784])
+    return folder
+
+
+@pytest.fixture
+def server(amat_dir):
+    """An HTTP server on localhost serving the .amat files, counting requests."""
+    requests = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def do_GET(self):
+            requests.append(self.path)
+            super().do_GET()
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=amat_dir))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_port}/binarized_mnist_{{split}}.amat", requests
+    httpd.shutdown()
+
+
+def test_published_hashes_match_the_code_table():
+    assert PUBLISHED == data.SHA256
+
+
+def test_download_once_into_cache_and_check_hashes(server, tmp_path, capsys):
+    url, requests = server
+    cache = tmp_path / "cache"
+    images, hashes = data.binarized_mnist(cache_dir=str(cache), url=url)
+    assert hashes == PUBLISHED
+    assert {s: len(v) for s, v in images.items()} == {"train": 50000, "valid": 10000, "test": 10000}
+    assert images["test"].shape[1:] == (1, 28, 28) and images["test"].dtype == np.float32
+    assert abs(images["train"].mean() - 0.1306) < 1e-4  # the shared README's mean pixel value
+    assert sorted(os.listdir(cache)) == [f"binarized_mnist_{s}.amat" for s in ("test", "train", "valid")]
+    assert len(requests) == 3
+    data.binarized_mnist(cache_dir=str(cache), url=url)
+    assert len(requests) == 3, "the cached files must be reused"
+    assert "WARNING" not in capsys.readouterr().err
+
+
+def test_npz_and_amat_in_data_dir_give_the_same_images(amat_dir, tmp_path):
+    from_amat, _ = data.binarized_mnist(data_dir=str(amat_dir), cache_dir=str(tmp_path), splits=("valid",))
+    from_npz, _ = data.binarized_mnist(data_dir=os.path.dirname(SHARED_DATA), splits=("valid",))
+    np.testing.assert_array_equal(from_amat["valid"], from_npz["valid"])
+
+
+def test_offline_with_empty_cache_says_where_to_put_the_files(tmp_path):
+    with pytest.raises(data.DataError, match="put binarized_mnist_train.amat .* in --data-dir"):
+        data.binarized_mnist(cache_dir=str(tmp_path), url="http://127.0.0.1:9/{split}.amat")
+    assert os.listdir(tmp_path) == [], "nothing half-downloaded may stay behind"
+
+
+def test_interrupted_download_leaves_no_file(tmp_path):
+    class Short(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            self.wfile.write(b"0 1 " * 10)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Short)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(data.DataError):
+            data.download(f"http://127.0.0.1:{httpd.server_port}/x", str(tmp_path / "x.amat"))
+    finally:
+        httpd.shutdown()
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("line, problem", [(b"0 1 " * 100, "has 200 values instead of 784"),
+                                           (b"0 2 " * 392, "holds values other than 0 and 1")])
+def test_bad_amat_line_is_named(tmp_path, line, problem):
+    good = b" ".join([b"0"] * 784)
+    path = tmp_path / "bad.amat"
+    path.write_bytes(good + b"\n" + line.strip() + b"\n" + good + b"\n")
+    with pytest.raises(data.DataError, match=f"line 2 {problem}"):
+        data.read_amat(str(path))
+
+
+def test_truncated_split_is_rejected_and_altered_split_warned(capsys):
+    flat = np.zeros((9999, 784), dtype=np.uint8)
+    with pytest.raises(data.DataError, match=r"has shape \(9999, 784\), expected \(10000, 784\)"):
+        data.check_split(flat, "test")
+    digest = data.check_split(np.zeros((10000, 784), dtype=np.uint8), "test")
+    assert digest != PUBLISHED["test"]
+    assert "WARNING: binarized MNIST test split has SHA-256" in capsys.readouterr().err
+
+
+def test_batches_visit_every_image_once_per_pass_and_resume_exactly():
+    images = np.arange(10, dtype=np.float32).reshape(10, 1, 1, 1)
+    batches = data.Batches(images, 3, seed=1)
+    first_pass = np.concatenate([batches.next() for _ in range(3)]).ravel()
+    assert len(set(first_pass)) == 9  # distinct; one is left over, as a pass ends before a short batch
+    snapshot = batches.state()
+    ahead = [batches.next(limit=2).ravel().tolist() for _ in range(5)]
+    resumed = data.Batches(images, 3, seed=99)
+    resumed.restore(snapshot)
+    assert [resumed.next(limit=2).ravel().tolist() for _ in range(5)] == ahead
+    assert all(len(b) == 2 for b in ahead)
+
+
+def test_dynamic_binarisation_samples_each_pixel_with_its_grey_level():
+    grey = np.tile(np.linspace(0, 1, 11, dtype=np.float32), (20000, 1))
+    binary = data.binarize_batch(grey, np.random.RandomState(0))
+    assert set(np.unique(binary)) <= {0.0, 1.0}
+    np.testing.assert_allclose(binary.mean(axis=0), grey[0], atol=0.015)
+    batches = data.Batches(grey.reshape(-1, 1, 1, 11), 5000, seed=0, dynamic=True)
+    assert not np.array_equal(batches.next(), batches.next())
+
+
+def test_mnist5k_is_real_digits_split_4000_500_500():
+    splits = data.mnist5k()
+    assert [len(splits[s]) for s in data.SPLITS] == [4000, 500, 500]
+    assert set(np.unique(splits["train"])) == {0.0, 1.0}
+    assert 0.08 < splits["train"].mean() < 0.2  # ink covers about an eighth of an MNIST digit
+
+
+def test_mnist_offline_error_names_the_fix(tmp_path, monkeypatch):
+    monkeypatch.setenv("MXNET_GLUON_REPO", "http://127.0.0.1:9/")
+    with pytest.raises(data.DataError, match="copy the four MNIST .gz files"):
+        data.mnist(str(tmp_path))
+
+
+def test_unknown_dataset():
+    with pytest.raises(data.DataError, match="unknown dataset 'svhn'"):
+        data.load("svhn")
