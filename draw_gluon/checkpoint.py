@@ -61,7 +61,7 @@ def restore(path, model, trainer, ctx):
         return json.load(f)
 
 
-def load_model(run_dir, ctx=None):
+def load_run(run_dir, ctx=None):
     """The trained DRAW of a run folder: its final parameters, else its newest checkpoint's."""
     if os.path.isfile(os.path.join(run_dir, "model.params")):
         return DRAW.load(run_dir, ctx)

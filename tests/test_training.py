@@ -70,7 +70,7 @@ def test_run_folder_holds_everything_and_loads_in_one_line(paper_data_run):
     pictures = sorted(os.listdir(paper_data_run / "pictures"))
     assert pictures == [f"{kind}-{n:010d}.{ext}" for kind, ext in (("drawing", "gif"), ("samples", "png"))
                         for n in (1024, 2048, 3072)]
-    model = checkpoint.load_model(str(paper_data_run))
+    model = checkpoint.load_run(str(paper_data_run))
     probs, _ = model.generate(3)
     assert probs.shape == (3, 9, 1, 28, 28)
 
