@@ -4,9 +4,6 @@ Independent of draw_gluon's batched code: one sample at a time, one filter at a 
 """
 import numpy as np
 
-EPS = 1e-8  # the documented guard on Z_X, Z_Y
-
-
 def sigmoid(a):
     return 1.0 / (1.0 + np.exp(-a))
 
@@ -23,12 +20,15 @@ def window(raw, height, width, N):
 
 def filterbank(g, sigma2, delta, N, size):
     """Eqs 19-20 and 25-26: F[i, a] for filters i = 1..N and pixels a = 1..size."""
-    F = np.zeros((N, size))
+    exponent = np.zeros((N, size))
     for i in range(1, N + 1):
         mu = g + (i - N / 2 - 0.5) * delta
         for a in range(1, size + 1):
-            F[i - 1, a - 1] = np.exp(-(a - mu) ** 2 / (2 * sigma2))
-    return F / np.maximum(F.sum(axis=1, keepdims=True), EPS)
+            exponent[i - 1, a - 1] = -(a - mu) ** 2 / (2 * sigma2)
+    # exp(e) / sum(exp(e)) computed as exp(e - max e) / sum(...): the same number, without underflow
+    # to 0/0 when a filter centre lies far outside the image
+    F = np.exp(exponent - exponent.max(axis=1, keepdims=True))
+    return F / F.sum(axis=1, keepdims=True)
 
 
 def filters(raw, height, width, N):

@@ -248,3 +248,40 @@ def test_config_json_round_trip_and_rejects_nonsense(tmp_path):
         DRAWConfig.from_json(path)
     with pytest.raises(ValueError, match="num_steps must be a positive integer"):
         config.replace(num_steps=0)
+
+
+def test_fast_lstm_cell_equals_gluons_cell():
+    """The cell DRAW uses (fast CPU operators) against Gluon's own LSTMCell with the same parameters."""
+    from mxnet.gluon import rnn
+    from draw_gluon.model import LSTMCell
+
+    fast, plain = LSTMCell(7, input_size=5), rnn.LSTMCell(7, input_size=5)
+    for cell in (fast, plain):
+        cell.initialize(mx.init.Uniform(0.5))
+    for p_fast, p_plain in zip(fast.collect_params().values(), plain.collect_params().values()):
+        p_plain.set_data(p_fast.data())
+    x, h, c = (mx.nd.random.normal(shape=s) for s in ((3, 5), (3, 7), (3, 7)))
+    results = []
+    for cell in (fast, plain):
+        x.attach_grad()
+        with autograd.record():
+            out, (h1, c1) = cell(x, [h, c])
+            total = (out * out).sum() + (c1 * c1).sum()
+        total.backward()
+        results.append([out.asnumpy(), c1.asnumpy(), x.grad.asnumpy()] +
+                       [p.grad().asnumpy() for p in cell.collect_params().values()])
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("attention", [True, False])
+def test_hybridized_generator_equals_the_imperative_decoder(attention):
+    model = make_model(tiny_config(attention))
+    z = mx.nd.random.normal(shape=(3, 3, 4))
+    probs, windows = model.generate(3, z=z)
+    canvases, plain_windows = model._generate(mx.nd, z)  # the decoder loop run op by op
+    np.testing.assert_allclose(probs[:, -1].asnumpy().reshape(3, -1),
+                               mx.nd.sigmoid(canvases[-1]).asnumpy(), rtol=1e-5)
+    assert (windows is None) == (not attention)
+    if attention:
+        np.testing.assert_allclose(windows[:, 1].asnumpy(), plain_windows[1].asnumpy(), rtol=1e-5)

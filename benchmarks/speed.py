@@ -1,0 +1,203 @@
+"""How fast DRAW trains and samples on this machine, against the machine's own matrix-product ceiling.
+
+    python benchmarks/speed.py                 # the table of the README's Performance section
+    python benchmarks/speed.py --profile       # where one training step of the paper's model spends its time
+    python benchmarks/speed.py --threads       # training speed under MXNet's thread settings
+
+Each configuration runs in a fresh process (so peak memory is its own). Training throughput is the
+median of timed updates (forward, backward, Adam, clipping: ``draw_gluon.train.train_step``) after
+warm-up. The ceiling is the GFLOP/s of ``FullyConnected`` at the model's own matrix shapes, measured in
+the same run; the roofline share is the achieved matrix-product FLOP/s over that ceiling.
+"""
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from draw_gluon import DRAW, DRAWConfig, DRAWLoss  # noqa: E402  (first: it sets MXNet's thread default)
+import mxnet as mx  # noqa: E402
+from draw_gluon.io import atomic_write  # noqa: E402
+from draw_gluon.train import make_trainer, train_step  # noqa: E402
+
+BATCH = 128
+CONFIGS = {
+    "paper, attention": DRAWConfig.mnist(attention=True),
+    "paper, no attention": DRAWConfig.mnist(attention=False),
+    "small, attention": DRAWConfig.mnist(attention=True).replace(num_steps=16, enc_size=128, dec_size=128,
+                                                                 z_size=20),
+}
+
+
+def matmul_shapes(config):
+    """The (in, out) shapes of every linear map DRAW applies once per glimpse (eqs 1-2, 5, 7, 21, 28)."""
+    C, H, W = config.image_shape
+    read = 2 * C * config.read_size ** 2 if config.attention else 2 * C * H * W
+    write = 5 + C * config.write_size ** 2 if config.attention else C * H * W
+    shapes = [(read + config.dec_size, 4 * config.enc_size), (config.enc_size, 4 * config.enc_size),  # (5)
+              (config.z_size, 4 * config.dec_size), (config.dec_size, 4 * config.dec_size),  # (7)
+              (config.enc_size, 2 * config.z_size), (config.dec_size, write)]  # (1)-(2), (28)
+    return shapes + ([(config.dec_size, 5)] if config.attention else [])  # (21) for the read
+
+
+def filter_flops(config):
+    """Forward FLOPs per sample per glimpse of the filterbank products (eqs 27 and 29)."""
+    if not config.attention:
+        return 0
+    C, H, W = config.image_shape
+    R, N = config.read_size, config.write_size
+    read = 2 * C * (H * W * R + H * R * R) * 2  # x and x_hat, F_Y x F_X^T
+    write = C * (N * N * H + H * N * W) * 2
+    return read + write
+
+
+def flops_per_sample(config):
+    """Training FLOPs per image: forward matrix products over T glimpses, times 3 for the backward."""
+    per_step = sum(2 * i * o for i, o in matmul_shapes(config)) + filter_flops(config)
+    return 3 * config.num_steps * per_step
+
+
+def median_seconds(run, repeats, warmup=2):
+    for _ in range(warmup):
+        run()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def fc_ceiling(config, repeats=20):
+    """GFLOP/s of FullyConnected (oneDNN) on the model's matrix shapes at the training batch size."""
+    flops, seconds = 0, 0.0
+    for i, o in matmul_shapes(config):
+        x, w, b = mx.nd.random.normal(shape=(BATCH, i)), mx.nd.random.normal(shape=(o, i)), mx.nd.zeros(o)
+
+        def run():
+            for _ in range(10):
+                y = mx.nd.FullyConnected(x, w, b, num_hidden=o)
+            y.wait_to_read()
+
+        seconds += median_seconds(run, repeats)
+        flops += 10 * 2 * BATCH * i * o
+    return flops / seconds / 1e9
+
+
+def training_speed(config, hybridize, repeats):
+    model = DRAW(config)
+    model.initialize(mx.init.Xavier())
+    if hybridize:
+        model.hybridize(static_alloc=True, static_shape=True)
+    options = argparse.Namespace(num_train_samples=10 ** 6, batch_size=BATCH, lr_schedule="constant",
+                                 learning_rate=1e-3)
+    trainer, loss_fn = make_trainer(model, options, 1), DRAWLoss()
+    x = (mx.nd.random.uniform(shape=(BATCH,) + config.image_shape) > 0.5).astype("float32")
+    return BATCH / median_seconds(lambda: train_step(model, loss_fn, trainer, [x], 10.0), repeats)
+
+
+def sampling_speed(config, n=1000, repeats=3):
+    model = DRAW(config)
+    model.initialize(mx.init.Xavier())
+    return n / median_seconds(lambda: model.generate(n)[0].wait_to_read(), repeats, warmup=1)
+
+
+def measure(name, repeats):
+    config = CONFIGS[name]
+    result = {"config": name, "flops_per_sample": flops_per_sample(config),
+              "hybridized": training_speed(config, True, repeats),
+              "imperative": training_speed(config, False, max(3, repeats // 3)),
+              "sampling": sampling_speed(config), "fc_gflops": fc_ceiling(config)}
+    result["roofline_share"] = result["hybridized"] * result["flops_per_sample"] / (result["fc_gflops"] * 1e9)
+    result["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return result
+
+
+THREAD_SETTINGS = ["OMP_NUM_THREADS=1", "OMP_NUM_THREADS=2", "OMP_NUM_THREADS=2 MXNET_ENGINE_TYPE=NaiveEngine",
+                   "OMP_NUM_THREADS=1 MXNET_CPU_WORKER_NTHREADS=2"]
+
+
+def thread_table(repeats):
+    """Paper-model training speed (with attention) in a fresh process per environment setting."""
+    lines = ["| environment | train samples/s |", "| --- | ---: |"]
+    for setting in THREAD_SETTINGS:
+        env = dict(os.environ, **dict(kv.split("=") for kv in setting.split()))
+        out = subprocess.run([sys.executable, __file__, "--one-training", "paper, attention", "--repeats",
+                              str(repeats)], env=env, check=True, capture_output=True, text=True).stdout
+        lines.append(f"| `{setting}` | {float(out.split()[-1]):.0f} |")
+    return "\n".join(lines)
+
+
+def table(results):
+    lines = ["| config | train samples/s (hybridized) | imperative | sampling images/s | "
+             "train MFLOP/sample | FC ceiling GFLOP/s | roofline share | peak memory MB |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in results:
+        lines.append(f"| {r['config']} | {r['hybridized']:.0f} | {r['imperative']:.0f} | {r['sampling']:.0f} | "
+                     f"{r['flops_per_sample'] / 1e6:.0f} | {r['fc_gflops']:.0f} | {100 * r['roofline_share']:.0f}% | "
+                     f"{r['peak_mb']:.0f} |")
+    return "\n".join(lines)
+
+
+def profile(name):
+    """Aggregate MXNet profiler statistics of three training steps, the top operators by total time."""
+    config = CONFIGS[name]
+    model = DRAW(config)
+    model.initialize(mx.init.Xavier())
+    model.hybridize(static_alloc=True, static_shape=True)
+    options = argparse.Namespace(num_train_samples=10 ** 6, batch_size=BATCH, lr_schedule="constant",
+                                 learning_rate=1e-3)
+    trainer, loss_fn = make_trainer(model, options, 1), DRAWLoss()
+    x = (mx.nd.random.uniform(shape=(BATCH,) + config.image_shape) > 0.5).astype("float32")
+    for _ in range(2):
+        train_step(model, loss_fn, trainer, [x], 10.0)
+    mx.profiler.set_config(profile_imperative=True, profile_symbolic=True, aggregate_stats=True,
+                           filename=os.path.join("/tmp", "draw-profile.json"))
+    mx.profiler.set_state("run")
+    for _ in range(3):
+        train_step(model, loss_fn, trainer, [x], 10.0)
+    mx.nd.waitall()
+    mx.profiler.set_state("stop")
+    return mx.profiler.dumps(format="table", sort_by="total", ascending=False)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--repeats", type=int, default=7, help="timed training updates per configuration")
+    p.add_argument("--json", default=os.path.join(ROOT, "benchmarks", "speed.json"), help="write results here")
+    p.add_argument("--profile", action="store_true", help="print the operator profile of the paper's model")
+    p.add_argument("--threads", action="store_true", help="compare MXNet thread settings")
+    p.add_argument("--one", help=argparse.SUPPRESS)  # internal: measure one configuration, print JSON
+    p.add_argument("--one-training", help=argparse.SUPPRESS)  # internal: training speed only
+    args = p.parse_args()
+    if args.profile:
+        print(profile("paper, attention"))
+        return
+    if args.threads:
+        print(thread_table(args.repeats))
+        return
+    if args.one_training:
+        print(training_speed(CONFIGS[args.one_training], True, args.repeats))
+        return
+    if args.one:
+        print(json.dumps(measure(args.one, args.repeats)))
+        return
+    results = []
+    for name in CONFIGS:
+        print(f"measuring {name} ...", file=sys.stderr)
+        out = subprocess.run([sys.executable, __file__, "--one", name, "--repeats", str(args.repeats)],
+                             check=True, capture_output=True, text=True).stdout
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    print(table(results))
+    record = {"cpus": os.cpu_count(), "mxnet": mx.__version__, "batch": BATCH, "results": results}
+    atomic_write(args.json, (json.dumps(record, indent=2) + "\n").encode())
+
+
+if __name__ == "__main__":
+    main()
