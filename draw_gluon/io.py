@@ -33,5 +33,12 @@ class atomic_path:
             return False
         with open(self.tmp, "rb+") as f:
             os.fsync(f.fileno())
+        os.chmod(self.tmp, 0o666 & ~_umask())  # mkstemp's 0600 would make the result private
         os.replace(self.tmp, self.path)
         return False
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
