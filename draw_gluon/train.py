@@ -270,6 +270,15 @@ def log_pictures(model, z, writer, run_dir, seen):
         writer._file_writer.add_summary(viz.image_summary(f"pictures/{tag}", encoded, frames[-1]), seen)
 
 
+def validate(model, images, batch_size, z, writer, run_dir, seen):
+    """Score ``images``, log the scores and the pictures drawn from ``z``; return the scores."""
+    val = evaluate(model, images, z.context, batch_size)
+    for tag, value in val.items():
+        writer.add_scalar(f"valid/{tag}", value, seen)
+    log_pictures(model, z, writer, run_dir, seen)
+    return val
+
+
 def train(args, ctxs=None):
     """Run (or resume) the training described by ``args``; returns ``(run_dir, metrics)``, or
     ``(run_dir, None)`` when stopped by Ctrl-C after writing a checkpoint.
@@ -313,7 +322,8 @@ def train(args, ctxs=None):
     with SummaryWriter(logdir=run_dir, flush_secs=10, verbose=False) as writer, StopRequest() as stop, \
             tqdm(total=args.num_train_samples, initial=seen, unit="img", dynamic_ncols=True) as bar:
         # TensorBoard drops events past this step left by a run killed after its last checkpoint.
-        writer._file_writer.add_event(Event(wall_time=time.time(), step=seen, session_log=SessionLog(status=SessionLog.START)))
+        start = SessionLog(status=SessionLog.START)
+        writer._file_writer.add_event(Event(wall_time=time.time(), step=seen, session_log=start))
         while seen < args.num_train_samples and not stop.requested:
             tick = time.perf_counter()
             batch = batches.next(args.num_train_samples - seen)
@@ -333,11 +343,9 @@ def train(args, ctxs=None):
             bar.set_postfix(loss=f"{loss:.1f}", L_x=f"{L_x:.1f}", L_z=f"{L_z:.1f}")
             finished = seen >= args.num_train_samples
             if finished or seen // args.val_freq > previous // args.val_freq:
-                val = evaluate(model, dataset.splits["valid"][:args.num_val_samples], ctxs[0], args.batch_size)
-                for tag, value in val.items():
-                    writer.add_scalar(f"valid/{tag}", value, seen)
+                val = validate(model, dataset.splits["valid"][:args.num_val_samples], args.batch_size, z,
+                               writer, run_dir, seen)
                 state["validation"].append(dict(samples=seen, **val))
-                log_pictures(model, z, writer, run_dir, seen)
                 bar.write(f"{seen} samples: validation loss {val['loss']:.2f} nats")
             if finished or stop.requested or seen // args.checkpoint_freq > previous // args.checkpoint_freq:
                 state["wall_time_s"] += time.time() - started
