@@ -38,7 +38,8 @@ CONFIGS = {
 def matmul_shapes(config):
     """The (in, out) shapes of every linear map DRAW applies once per glimpse (eqs 1-2, 5, 7, 21, 28)."""
     C, H, W = config.image_shape
-    read = 2 * C * config.read_size ** 2 if config.attention else 2 * C * H * W
+    # without attention the image's share of the read is projected once (DRAW._folded_encoder)
+    read = 2 * C * config.read_size ** 2 if config.attention else C * H * W
     write = 5 + C * config.write_size ** 2 if config.attention else C * H * W
     shapes = [(read + config.dec_size, 4 * config.enc_size), (config.enc_size, 4 * config.enc_size),  # (5)
               (config.z_size, 4 * config.dec_size), (config.dec_size, 4 * config.dec_size),  # (7)
@@ -60,7 +61,8 @@ def filter_flops(config):
 def flops_per_sample(config):
     """Training FLOPs per image: forward matrix products over T glimpses, times 3 for the backward."""
     per_step = sum(2 * i * o for i, o in matmul_shapes(config)) + filter_flops(config)
-    return 3 * config.num_steps * per_step
+    once = 0 if config.attention else 2 * config.num_pixels * 4 * config.enc_size
+    return 3 * (config.num_steps * per_step + once)
 
 
 def median_seconds(run, repeats, warmup=2):

@@ -31,6 +31,19 @@ def _quiet_unused_inputs():
         yield
 
 
+def lstm_step(F, i2h, states, h2h_weight, h2h_bias, n):
+    """One LSTM update from the input's projection ``i2h`` (B, 4n); Gluon's gate order (i, f, c, o)."""
+    # elemwise_* rather than + and *: NDArray operators broadcast, which is slow when imperative
+    gates = F.elemwise_add(i2h, F.FullyConnected(states[0], h2h_weight, h2h_bias, num_hidden=4 * n))
+    gate = lambda k, kind: F.Activation(F.slice_axis(gates, axis=1, begin=k * n, end=(k + 1) * n),
+                                        act_type=kind)
+    in_gate, forget_gate, in_transform, out_gate = (gate(0, "sigmoid"), gate(1, "sigmoid"),
+                                                    gate(2, "tanh"), gate(3, "sigmoid"))
+    c = F.elemwise_add(F.elemwise_mul(forget_gate, states[1]), F.elemwise_mul(in_gate, in_transform))
+    h = F.elemwise_mul(out_gate, F.Activation(c, act_type="tanh"))
+    return h, [h, c]
+
+
 class LSTMCell(rnn.LSTMCell):
     """Gluon's LSTM cell (same parameters, same equations) on MXNet's fast CPU operators.
 
@@ -40,16 +53,8 @@ class LSTMCell(rnn.LSTMCell):
 
     def hybrid_forward(self, F, inputs, states, i2h_weight, h2h_weight, i2h_bias, h2h_bias):
         n = self._hidden_size
-        # elemwise_* rather than + and *: NDArray operators broadcast, which is slow when imperative
-        gates = F.elemwise_add(F.FullyConnected(inputs, i2h_weight, i2h_bias, num_hidden=4 * n),
-                               F.FullyConnected(states[0], h2h_weight, h2h_bias, num_hidden=4 * n))
-        gate = lambda k, kind: F.Activation(F.slice_axis(gates, axis=1, begin=k * n, end=(k + 1) * n),
-                                            act_type=kind)
-        in_gate, forget_gate, in_transform, out_gate = (gate(0, "sigmoid"), gate(1, "sigmoid"),
-                                                        gate(2, "tanh"), gate(3, "sigmoid"))
-        c = F.elemwise_add(F.elemwise_mul(forget_gate, states[1]), F.elemwise_mul(in_gate, in_transform))
-        h = F.elemwise_mul(out_gate, F.Activation(c, act_type="tanh"))
-        return h, [h, c]
+        i2h = F.FullyConnected(inputs, i2h_weight, i2h_bias, num_hidden=4 * n)
+        return lstm_step(F, i2h, states, h2h_weight, h2h_bias, n)
 
 
 class InitialState(HybridBlock):
@@ -115,6 +120,9 @@ class DRAW(_Decoding, HybridBlock):
     mu, log_sigma : (B, T, Z) parameters of each Q(Z_t | h_enc_t).
     """
 
+    # Without attention, project the image into the encoder once per forward (see _folded_encoder).
+    fold_image_projection = True
+
     def __init__(self, config=None, read=None, write=None, **kwargs):
         super().__init__(**kwargs)
         self.config = config = config or DRAWConfig.mnist()
@@ -177,11 +185,11 @@ class DRAW(_Decoding, HybridBlock):
         enc_state = self.enc_init(x)
         canvases = [F.zeros_like(x)]  # c_0 = 0, not learned
         mus, log_sigmas, read_windows, write_windows = [], [], [], []
+        fold = self.fold_image_projection and type(self.read) is BasicRead
+        encode = self._folded_encoder(F, x) if fold else self._encoder(F, x)
         for t in range(self.config.num_steps):
-            x_hat = x - F.Activation(canvases[-1], act_type="sigmoid")  # (3)
-            r, *window = self.read(x, x_hat, h_dec)  # (4)
+            h_enc, enc_state, window = encode(F.Activation(canvases[-1], act_type="sigmoid"), h_dec, enc_state)
             read_windows += window
-            h_enc, enc_state = self.encoder(F.concat(r, h_dec, dim=1), enc_state)  # (5)
             q = self.q(h_enc)  # (1), (2)
             mu, log_sigma = F.slice_axis(q, axis=1, begin=0, end=Z), F.slice_axis(q, axis=1, begin=Z, end=None)
             eps_t = F.slice_axis(eps, axis=1, begin=t, end=t + 1).reshape((0, -1))
@@ -191,6 +199,35 @@ class DRAW(_Decoding, HybridBlock):
             mus.append(mu)
             log_sigmas.append(log_sigma)
         return canvases, mus, log_sigmas, read_windows, write_windows
+
+    def _encoder(self, F, x):
+        """Eqs 3-5 as written: ``encode(sigmoid(c_{t-1}), h_dec, enc_state) -> h_enc, enc_state, window``."""
+        def encode(canvas, h_dec, enc_state):
+            x_hat = x - canvas  # (3)
+            r, *window = self.read(x, x_hat, h_dec)  # (4)
+            return (*self.encoder(F.concat(r, h_dec, dim=1), enc_state), window)  # (5)
+        return encode
+
+    def _folded_encoder(self, F, x):
+        """Eqs 3-5 without attention, the image's share of the encoder's input projection done once.
+
+        With the encoder's input weights split by columns as ``W = [W_x, W_x^, W_h]`` for the read
+        ``[x, x_hat]`` (section 3.1) and ``h_dec``:
+        ``W [x, x - sigmoid(c), h_dec] = (W_x + W_x^) x + [-W_x^, W_h] [sigmoid(c), h_dec]``,
+        so each glimpse multiplies ``C*H*W`` fewer columns. Same parameters as :meth:`_encoder`.
+        """
+        cell, D, n = self.encoder, self.config.num_pixels, self.config.enc_size
+        W, b, W_hh, b_hh = (p.var() if F is mx.sym else p.data(x.context)
+                            for p in (cell.i2h_weight, cell.i2h_bias, cell.h2h_weight, cell.h2h_bias))
+        W_x, W_xhat, W_h = (F.slice_axis(W, axis=1, begin=a, end=e) for a, e in ((0, D), (D, 2 * D), (2 * D, None)))
+        image_part = F.FullyConnected(x, W_x + W_xhat, b, num_hidden=4 * n)
+        W_glimpse = F.concat(-W_xhat, W_h, dim=1)
+
+        def encode(canvas, h_dec, enc_state):
+            i2h = F.elemwise_add(image_part, F.FullyConnected(F.concat(canvas, h_dec, dim=1), W_glimpse,
+                                                              no_bias=True, num_hidden=4 * n))
+            return (*lstm_step(F, i2h, enc_state, W_hh, b_hh, n), [])
+        return encode
 
     # ----------------------------------------------------- pictures and reuse
     def _trace(self, canvases, mu=None, log_sigma=None, read_windows=(), write_windows=()):

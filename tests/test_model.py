@@ -285,3 +285,26 @@ def test_hybridized_generator_equals_the_imperative_decoder(attention):
     assert (windows is None) == (not attention)
     if attention:
         np.testing.assert_allclose(windows[:, 1].asnumpy(), plain_windows[1].asnumpy(), rtol=1e-5)
+
+
+def test_folded_image_projection_equals_the_plain_read():
+    """Without attention the image enters the encoder once per forward; values and gradients must
+    equal the plain read [x, x_hat] of every glimpse."""
+    config = tiny_config(attention=False)
+    x = mx.nd.array((np.random.RandomState(0).rand(4, 1, 6, 5) > 0.5).astype(np.float32))
+    eps = mx.nd.random.normal(shape=(4, config.num_steps, config.z_size))
+    model = make_model(config)
+    results = []
+    for fold in (True, False):
+        model.fold_image_projection = fold
+        for hybridize in (False, True):
+            model.hybridize(active=hybridize)
+            with autograd.record():
+                canvas, mu, log_sigma = model(x, eps)
+                loss = DRAWLoss()(canvas, x, mu, log_sigma).sum()
+            loss.backward()
+            results.append([canvas.asnumpy(), mu.asnumpy()] +
+                           [p.grad().asnumpy().copy() for p in model.collect_params().values()])
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
