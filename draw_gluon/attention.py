@@ -34,20 +34,19 @@ def filterbank(F, g, sigma2, delta, N, size, dtype="float32"):
 
     ``g`` is the grid centre on that axis (gX or gY); rows are filters i (or j), columns pixels a (or b).
     The normalisation of eqs 25-26 is a softmax over pixels of ``-(a - mu_i)^2 / (2 sigma^2)``, which
-    stays finite when every filter falls off the image. The distances ``(a - mu_i) / sigma`` are
-    built by FullyConnected with constant weights (rank-2 outer products) rather than by
-    broadcasting: on CPU, the backward of a broadcast op reduces ~10x slower than a matrix product.
+    stays finite when every filter falls off the image. The distances ``(a - mu_i) / sigma`` for all
+    i and a come from one FullyConnected with a constant weight, rather than from broadcasting: on
+    CPU, the backward of a broadcast op reduces ~10x slower than a matrix product.
     """
     inv_sigma = F.rsqrt(sigma2)
-    offsets = F.arange(1, N + 1, dtype=dtype) - N / 2.0 - 0.5
-    centres = F.FullyConnected(F.concat(g * inv_sigma, delta * inv_sigma, dim=1), no_bias=True,
-                               weight=F.stack(F.ones_like(offsets), offsets, axis=1), num_hidden=N)
-    # centres[b, i] = mu_i / sigma, eqs 19-20
-    spread = F.FullyConnected(inv_sigma, weight=F.ones((N, 1), dtype=dtype), no_bias=True, num_hidden=N)
+    offsets = F.arange(1, N + 1, dtype=dtype) - N / 2.0 - 0.5  # mu_i = g + offsets_i delta, eqs 19-20
     pixels = F.arange(1, size + 1, dtype=dtype)
-    distance = F.FullyConnected(F.stack(spread, centres, axis=2).reshape((-1, 2)), no_bias=True,
-                                weight=F.stack(pixels, -F.ones_like(pixels), axis=1), num_hidden=size)
-    return F.softmax(-0.5 * F.square(distance), axis=1).reshape((-1, N, size))  # (25), (26)
+    # row (i, a): (a - g - offsets_i delta) / sigma = [a, -1, -offsets_i] . [1, g, delta] / sigma
+    weight = F.stack(F.tile(pixels, reps=(N,)), -F.ones((N * size,), dtype=dtype),
+                     -F.repeat(offsets, repeats=size), axis=1)
+    distance = F.FullyConnected(F.concat(inv_sigma, g * inv_sigma, delta * inv_sigma, dim=1), weight,
+                                no_bias=True, num_hidden=N * size)
+    return F.softmax(-0.5 * F.square(distance.reshape((-1, N, size))), axis=2)  # (25), (26)
 
 
 def filter_image(F, images, F_X, F_Y, channels, height, width, N):
