@@ -92,7 +92,9 @@ def fc_ceiling(config, repeats=20):
     return flops / seconds / 1e9
 
 
-def training_speed(config, hybridize, repeats, after_validation=False):
+def training_setup(config, hybridize=True):
+    """A model, Adam trainer and random binary batch as ``train_mnist.py`` uses them; returns a
+    function running one update."""
     model = DRAW(config)
     model.initialize(mx.init.Xavier())
     if hybridize:
@@ -101,12 +103,17 @@ def training_speed(config, hybridize, repeats, after_validation=False):
                                  learning_rate=1e-3)
     trainer, loss_fn = make_trainer(model, options, 1), DRAWLoss()
     x = (mx.nd.random.uniform(shape=(BATCH,) + config.image_shape) > 0.5).astype("float32")
-    speed = BATCH / median_seconds(lambda: train_step(model, loss_fn, trainer, [x], 10.0), repeats)
+    return model, x, lambda: train_step(model, loss_fn, trainer, [x], 10.0)
+
+
+def training_speed(config, hybridize, repeats, after_validation=False):
+    model, x, step = training_setup(config, hybridize)
+    speed = BATCH / median_seconds(step, repeats)
     if not after_validation:
         return speed
     model(mx.nd.tile(x, (8, 1, 1, 1)))[0].wait_to_read()
     viz.upscale(model.generate(16)[0].reshape((-1, 1, 28, 28)).asnumpy(), 4)
-    return speed, BATCH / median_seconds(lambda: train_step(model, loss_fn, trainer, [x], 10.0), repeats)
+    return speed, BATCH / median_seconds(step, repeats)
 
 
 def sampling_speed(config, n=1000, repeats=3):
@@ -158,21 +165,14 @@ def table(results):
 
 def profile(name):
     """Aggregate MXNet profiler statistics of three training steps, the top operators by total time."""
-    config = CONFIGS[name]
-    model = DRAW(config)
-    model.initialize(mx.init.Xavier())
-    model.hybridize(static_alloc=True, static_shape=True)
-    options = argparse.Namespace(num_train_samples=10 ** 6, batch_size=BATCH, lr_schedule="constant",
-                                 learning_rate=1e-3)
-    trainer, loss_fn = make_trainer(model, options, 1), DRAWLoss()
-    x = (mx.nd.random.uniform(shape=(BATCH,) + config.image_shape) > 0.5).astype("float32")
+    _, _, step = training_setup(CONFIGS[name])
     for _ in range(2):
-        train_step(model, loss_fn, trainer, [x], 10.0)
+        step()
     mx.profiler.set_config(profile_imperative=True, profile_symbolic=True, aggregate_stats=True,
                            filename=os.path.join("/tmp", "draw-profile.json"))
     mx.profiler.set_state("run")
     for _ in range(3):
-        train_step(model, loss_fn, trainer, [x], 10.0)
+        step()
     mx.nd.waitall()
     mx.profiler.set_state("stop")
     return mx.profiler.dumps(format="table", sort_by="total", ascending=False)

@@ -162,6 +162,17 @@ def config_from_args(args):
                       write_size=args.write_size)
 
 
+def bound_terms(model, loss_fn, x):
+    """L^x and L^z (eqs 9-11) of each image of the batch ``x``, shape (B,) each."""
+    canvas, mu, log_sigma = model(x)
+    return loss_fn.terms(canvas, x, mu, log_sigma)[:2]
+
+
+def trainable(model):
+    """The parameters that Adam updates (learned initial states included; fixed ones excluded)."""
+    return [p for p in model.collect_params().values() if p.grad_req != "null"]
+
+
 def evaluate(model, images, ctx, batch_size):
     """Mean L, L^x and L^z in nats over ``images`` (N, C, H, W).
 
@@ -170,9 +181,7 @@ def evaluate(model, images, ctx, batch_size):
     """
     loss_fn, totals = DRAWLoss(), np.zeros(3)
     for start in range(0, len(images), batch_size):
-        x = mx.nd.array(images[start:start + batch_size], ctx=ctx)
-        canvas, mu, log_sigma = model(x)
-        L_x, L_z, _ = loss_fn.terms(canvas, x, mu, log_sigma)
+        L_x, L_z = bound_terms(model, loss_fn, mx.nd.array(images[start:start + batch_size], ctx=ctx))
         totals += [(L_x + L_z).sum().asscalar(), L_x.sum().asscalar(), L_z.sum().asscalar()]
     return dict(zip(("loss", "L_x", "L_z"), (totals / len(images)).tolist()))
 
@@ -188,8 +197,7 @@ def make_trainer(model, args, num_devices):
     # one iteration more than there are updates keeps the last one from running at rate 0.
     schedule = LRScheduler(args.lr_schedule, base_lr=args.learning_rate, target_lr=0, niters=steps + 1,
                            offset=1, step_iter=[steps // 2, 3 * steps // 4])
-    params = {k: p for k, p in model.collect_params().items() if p.grad_req != "null"}
-    return gluon.Trainer(params, "adam", {"learning_rate": args.learning_rate, "lr_scheduler": schedule},
+    return gluon.Trainer(trainable(model), "adam", {"learning_rate": args.learning_rate, "lr_scheduler": schedule},
                          kvstore="device" if num_devices > 1 else None, update_on_kvstore=False)
 
 
@@ -197,11 +205,11 @@ def train_step(model, loss_fn, trainer, xs, clip):
     """One update on the slices ``xs`` (one per device); returns the batch means of L, L^x, L^z
     and the gradient norm before clipping."""
     with autograd.record():
-        terms = [loss_fn.terms(*_outputs(model(x), x))[:2] for x in xs]
+        terms = [bound_terms(model, loss_fn, x) for x in xs]
         losses = [L_x + L_z for L_x, L_z in terms]
     autograd.backward(losses)
     trainer.allreduce_grads()
-    params = [p for p in model.collect_params().values() if p.grad_req != "null"]
+    params = trainable(model)
     norms = [gluon.utils.clip_global_norm([p.grad(x.context) for p in params], clip, check_isfinite=False)
              for x in xs]
     n = sum(len(x) for x in xs)
@@ -209,11 +217,6 @@ def train_step(model, loss_fn, trainer, xs, clip):
     L_x = sum(t[0].sum().asscalar() for t in terms) / n
     L_z = sum(t[1].sum().asscalar() for t in terms) / n
     return L_x + L_z, L_x, L_z, norms[0].asscalar()
-
-
-def _outputs(outputs, x):
-    canvas, mu, log_sigma = outputs
-    return canvas, x, mu, log_sigma
 
 
 class StopRequest:
