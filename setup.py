@@ -27,6 +27,7 @@ setup(
         "tqdm>=4.40",
         "tensorboard>=2.0",
         "mlxtend>=0.17",
+        "matplotlib>=3.0",  # the KL-per-glimpse plot; gluoncv needs it too
     ],
     extras_require={
         # Alternatives: install exactly one of them.
@@ -34,5 +35,5 @@ setup(
         "gpu": ["mxnet-cu112==1.9.1"],
         "test": ["pytest>=7"],
     },
-    entry_points={"console_scripts": ["draw-gluon-train=draw_gluon.train:main"]},
+    entry_points={"console_scripts": ["draw-gluon=draw_gluon.cli:main", "draw-gluon-train=draw_gluon.train:main"]},
 )

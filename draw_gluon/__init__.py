@@ -24,7 +24,11 @@ from .attention import WINDOW_FIELDS, BasicRead, BasicWrite, SelectiveRead, Sele
 from .config import DRAWConfig
 from .loss import DRAWLoss, kl_per_step, reconstruction_nll
 from .model import DRAW, Generator, Trace
+from .evaluation import evaluate_nll
+from .export import export_model
+from .pictures import draw_latent_walks, draw_reconstructions, draw_samples
 
 __version__ = "0.1.0"
 __all__ = ["DRAW", "Generator", "DRAWConfig", "DRAWLoss", "Trace", "SelectiveRead", "SelectiveWrite", "BasicRead",
-           "BasicWrite", "WINDOW_FIELDS", "kl_per_step", "reconstruction_nll", "load_run"]
+           "BasicWrite", "WINDOW_FIELDS", "kl_per_step", "reconstruction_nll", "load_run", "evaluate_nll",
+           "export_model", "draw_samples", "draw_reconstructions", "draw_latent_walks"]

@@ -8,9 +8,8 @@ into a hidden temp folder, fsynced and renamed into place; older ones are delete
 import json
 import os
 import shutil
-import tempfile
 
-from .io import atomic_write
+from .io import atomic_dir, atomic_write
 from .model import DRAW
 
 KEEP = 2
@@ -23,17 +22,10 @@ def save(run_dir, model, trainer, state):
     final = os.path.join(root, f"{state['samples_seen']:010d}")
     if os.path.isdir(final):  # same sample count, same state: nothing new to write
         return final
-    partial = tempfile.mkdtemp(prefix=".partial-", dir=root)
-    try:
+    with atomic_dir(final) as partial:
         model.save(partial)
         trainer.save_states(os.path.join(partial, "trainer.states"))
-        _fsync(os.path.join(partial, "trainer.states"))
         atomic_write(os.path.join(partial, "state.json"), json.dumps(state).encode())
-        os.rename(partial, final)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
-    _fsync(root)
     for old in checkpoints(run_dir)[:-KEEP]:
         shutil.rmtree(old)
     return final
@@ -71,10 +63,3 @@ def load_run(run_dir, ctx=None):
                                 "pass the folder of a training run")
     return DRAW.load(path, ctx)
 
-
-def _fsync(path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

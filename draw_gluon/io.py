@@ -1,5 +1,7 @@
 """Atomic file writes: a reader sees the old file or the complete new one, never a part."""
+import contextlib
 import os
+import shutil
 import tempfile
 
 
@@ -36,6 +38,49 @@ class atomic_path:
         os.chmod(self.tmp, 0o666 & ~_umask())  # mkstemp's 0600 would make the result private
         os.replace(self.tmp, self.path)
         return False
+
+
+@contextlib.contextmanager
+def atomic_dir(path):
+    """A temp folder next to ``path`` for the block to fill; renamed onto ``path`` on success.
+
+    Every file in it is fsynced first. An existing folder at ``path`` is replaced only once the new
+    one is complete; on an exception the temp folder is removed and ``path`` is untouched.
+    """
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".partial-", dir=parent)
+    try:
+        yield tmp
+        for name in os.listdir(tmp):
+            if os.path.isfile(os.path.join(tmp, name)):
+                fsync(os.path.join(tmp, name))
+        fsync(tmp)
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp's 0700 would make the result private
+        _replace_dir(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    fsync(parent)
+
+
+def _replace_dir(new, path):
+    if not os.path.exists(path):
+        os.rename(new, path)
+        return
+    old = tempfile.mkdtemp(prefix=".old-", dir=os.path.dirname(os.path.abspath(path)))
+    os.rename(path, os.path.join(old, "previous"))
+    os.rename(new, path)
+    shutil.rmtree(old)
+
+
+def fsync(path):
+    """Flush a file or folder to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _umask():

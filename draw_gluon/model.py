@@ -57,6 +57,11 @@ class LSTMCell(rnn.LSTMCell):
         return lstm_step(F, i2h, states, h2h_weight, h2h_bias, n)
 
 
+def first_context(block):
+    """The (first) device that holds ``block``'s parameters."""
+    return next(iter(block.collect_params().values())).list_ctx()[0]
+
+
 class InitialState(HybridBlock):
     """The LSTM's ``[h_0, c_0]`` for a batch: learned vectors, or zeros that never change."""
 

@@ -127,14 +127,19 @@ def parse_args(argv=None):
         p.error(f"--val_freq ({args.val_freq}) is larger than --num_train_samples "
                 f"({args.num_train_samples}); lower it so validation runs at least once")
     args.gpus = args.gpus or ([0] if args.gpu else [])
-    seen = mx.context.num_gpus() if args.gpus else 0
-    if args.gpus and seen == 0:
+    check_gpus(p, args.gpus)
+    return args
+
+
+def check_gpus(p, gpus):
+    """Stop with a one-line error (``p.error``) unless MXNet sees every GPU numbered in ``gpus``."""
+    seen = mx.context.num_gpus() if gpus else 0
+    if gpus and seen == 0:
         p.error("--gpu/--gpus but MXNet sees no GPU; install the CUDA build (pip install "
                 "'mxnet-cu112==1.9.1' in place of mxnet) and check the driver with nvidia-smi")
-    missing = [i for i in args.gpus if not 0 <= i < seen]
+    missing = [i for i in gpus if not 0 <= i < seen]
     if missing:
         p.error(f"no GPU {missing[0]}: MXNet sees {seen} GPU(s), numbered 0 to {seen - 1}")
-    return args
 
 
 def _resumed_args(p, args):

@@ -42,32 +42,45 @@ def window_mask(windows, N, height, width, scale):
     return outer & ~inner
 
 
-def drawing_frames(probs, windows=(), N=(), colours=(), scale=4, nrow=None):
-    """Frames of the drawing process: frame ``t`` is a grid of every sample's canvas at step ``t``.
+def canvas_frames(probs, windows=(), N=(), colours=(), scale=4):
+    """Every sample's drawing process as upscaled RGB frames, with attention windows outlined.
 
     Parameters
     ----------
-    probs : (n, T + 1, C, H, W) canvas probabilities sigmoid(c_t), as from ``DRAW.generate``.
+    probs : (n, T + 1, C, H, W) canvas probabilities sigmoid(c_t), as from ``DRAW.generate``;
+        ``C`` is 1 (drawn grey) or 3 (RGB).
     windows : sequence of (n, T, 5) window arrays; window ``t`` is drawn on frame ``t + 1``, the
         canvas it produced (frame 0 is the empty canvas).
     N : the filter grid size of each window array.
     colours : the RGB outline colour of each window array.
     scale : integer upscaling factor.
-    nrow : samples per grid row (default: a square-ish grid).
 
     Returns
     -------
-    list of T + 1 uint8 arrays (height, width, 3).
+    uint8 array (n, T + 1, H * scale, W * scale, 3).
     """
     n, steps, C, H, W = probs.shape
     frames = upscale(probs.reshape(n * steps, C, H, W), scale).reshape(n, steps, 3, H * scale, W * scale)
     frames = (frames * 255).round().astype(np.uint8).transpose(0, 1, 3, 4, 2)
     for window, size, colour in zip(windows, N, colours):
         frames[:, 1:][window_mask(window, size, H, W, scale)] = colour
-    nrow = nrow or int(np.ceil(np.sqrt(n)))
+    return frames
+
+
+def grid_frames(frames, nrow=None):
+    """Tile ``(n, steps, h, w, 3)`` frames into ``steps`` grids, ``nrow`` samples a row (default square-ish)."""
+    nrow = nrow or int(np.ceil(np.sqrt(len(frames))))
     tiles = mx.nd.array(frames.transpose(1, 0, 4, 2, 3), dtype="uint8")  # (steps, n, 3, h, w)
     return [make_image_grid(tiles[t], nrow=nrow, pad_value=255).transpose((1, 2, 0)).asnumpy()
-            for t in range(steps)]
+            for t in range(tiles.shape[0])]
+
+
+def drawing_frames(probs, windows=(), N=(), colours=(), scale=4, nrow=None):
+    """Frames of the drawing process: frame ``t`` is a grid of every sample's canvas at step ``t``.
+
+    Arguments as for :func:`canvas_frames`; returns a list of T + 1 uint8 arrays (height, width, 3).
+    """
+    return grid_frames(canvas_frames(probs, windows, N, colours, scale), nrow)
 
 
 def gif_bytes(frames, seconds=4.0, hold=1.0):
@@ -80,6 +93,22 @@ def gif_bytes(frames, seconds=4.0, hold=1.0):
 def png_bytes(frame):
     """A frame encoded as PNG."""
     return iio.imwrite("<bytes>", frame, extension=".png")
+
+
+def kl_plot_png(kl, title="KL per glimpse"):
+    """A bar chart of the mean KL of each glimpse (nats), as PNG bytes: which glimpses carry information."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # no pyplot: leave the user's backend alone
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(6, 3), dpi=100)
+    axes = figure.add_subplot()
+    axes.bar(np.arange(1, len(kl) + 1), kl, color="tab:blue")
+    axes.set(xlabel="glimpse t", ylabel="KL(Q(Z_t | h_enc_t) || P(Z_t)) [nats]", title=title,
+             xlim=(0.5, len(kl) + 0.5))
+    figure.tight_layout()
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    return png_bytes(np.asarray(canvas.buffer_rgba())[..., :3])
 
 
 def image_summary(tag, encoded, frame):

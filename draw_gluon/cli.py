@@ -1,0 +1,129 @@
+"""``draw-gluon``: look at, measure and ship a trained run.
+
+    draw-gluon sample RUN_DIR        samples: PNG grid, drawing GIFs with the write window
+    draw-gluon reconstruct RUN_DIR   test images redrawn, read and write windows
+    draw-gluon latent RUN_DIR        walks between random latent sequences, as a GIF
+    draw-gluon evaluate RUN_DIR      bound and importance-weighted NLL, JSON and a KL-per-glimpse plot
+    draw-gluon export RUN_DIR        symbol + params for gluon.SymbolBlock.imports
+
+Each command writes a folder, ``RUN_DIR/<command>`` (``RUN_DIR/evaluate-<split>-k<K>``) unless
+``--out`` says otherwise,, and prints the
+paths it wrote. RUN_DIR is a ``train_mnist.py`` run (its final model, else its newest checkpoint)
+or any folder written by ``DRAW.save``.
+"""
+import json
+import os
+import sys
+
+import mxnet as mx
+
+from . import data, viz
+from .checkpoint import load_run
+from .evaluation import evaluate_nll
+from .export import export_model
+from .io import atomic_dir
+from .pictures import draw_latent_walks, draw_reconstructions, draw_samples
+from .train import ArgumentParser, check_gpus, positive_float, positive_int
+
+
+def build_parser():
+    p = ArgumentParser(prog="draw-gluon", description="Use a trained DRAW run: pictures, scores, export.")
+    commands = p.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=ArgumentParser)
+
+    def command(name, help, pictures=False, images=False):
+        c = commands.add_parser(name, help=help, description=help)
+        c.add_argument("run_dir", metavar="RUN_DIR", help="a training run, or a folder written by DRAW.save")
+        default = "evaluate-SPLIT-kSAMPLES" if name == "evaluate" else name
+        c.add_argument("--out", help=f"output folder, replaced if it exists (default: RUN_DIR/{default})")
+        c.add_argument("--seed", type=int, default=0, help="seed of the noise: same seed, same output")
+        c.add_argument("--gpu", action="store_true", help="run on GPU 0 (needs the mxnet-cu112 build)")
+        if pictures:
+            c.add_argument("--scale", type=positive_int, default=4, help="upscaling factor of the pictures")
+            c.add_argument("--seconds", type=positive_float, default=4.0, help="duration of each GIF")
+        if images:
+            c.add_argument("--split", choices=data.SPLITS, default="test", help="which images")
+            c.add_argument("--dataset", choices=data.DATASETS, default=None,
+                           help="default: the dataset the run was trained on")
+            c.add_argument("--data-dir", default=None,
+                           help="as for train_mnist.py (default: the run's, then $DRAW_DATA_DIR)")
+        return c
+
+    command("sample", "unconditional samples drawn glimpse by glimpse", pictures=True).add_argument(
+        "--num", type=positive_int, default=16, help="number of samples")
+    command("reconstruct", "images of a split redrawn by the model", pictures=True, images=True).add_argument(
+        "--num", type=positive_int, default=16, help="the first NUM images of the split")
+    latent = command("latent", "walks through latent space", pictures=True)
+    latent.add_argument("--num", type=positive_int, default=8, help="number of walks")
+    latent.add_argument("--frames", type=positive_int, default=16, help="steps along each walk")
+    evaluate = command("evaluate", "variational bound and importance-weighted -log p(x)", images=True)
+    evaluate.add_argument("--samples", type=positive_int, default=1,
+                          help="K, importance samples per image (1 gives the bound's own estimate)")
+    evaluate.add_argument("--num", type=positive_int, default=None, help="score only the first NUM images")
+    evaluate.add_argument("--batch_size", type=positive_int, default=128, help="rows per forward pass")
+    command("export", "hybridized symbol + params of the generator and of the full model")
+    return p
+
+
+def run_images(args, config):
+    """The images of ``args.split`` from the run's dataset (or ``--dataset``), checked against the model."""
+    stored = {}
+    if os.path.isfile(os.path.join(args.run_dir, "args.json")):
+        with open(os.path.join(args.run_dir, "args.json")) as f:
+            stored = json.load(f)
+    name = args.dataset or stored.get("dataset", "binarized_mnist")
+    data_dir = args.data_dir or stored.get("data_dir") or os.environ.get("DRAW_DATA_DIR")
+    dataset = data.load(name, data_dir, stored.get("binarize", "dynamic"))
+    images = dataset.splits[args.split][:args.num]
+    if images.shape[1:] != config.image_shape:
+        raise ValueError(f"{name} images are {images.shape[1:]}, the model draws {config.image_shape}; "
+                         "pick the dataset the run was trained on with --dataset")
+    return images
+
+
+def evaluate(model, args):
+    """The ``evaluate`` command: scores to ``evaluation.json``, the KL per glimpse to a bar chart."""
+    model.hybridize(static_alloc=True)
+    result = evaluate_nll(model, run_images(args, model.config), args.samples, args.batch_size, seed=args.seed)
+    result.pop("per_image")
+    result.update(run=os.path.abspath(args.run_dir), split=args.split, seed=args.seed)
+    bound, nll = result["bound"], result["nll"]
+    print(f"{args.split}: bound {bound['nats']:.2f} +- {bound['nats_se']:.2f} nats "
+          f"({bound['bits_per_dim']:.4f} bits/dim); -log p(x) with K={args.samples}: "
+          f"{nll['nats']:.2f} +- {nll['nats_se']:.2f} nats ({nll['bits_per_dim']:.4f} bits/dim)")
+    title = f"KL per glimpse, {args.split} split, {result['num_images']} images"
+    with atomic_dir(args.out) as tmp:
+        with open(os.path.join(tmp, "evaluation.json"), "w") as f:
+            json.dump(result, f, indent=2)
+        with open(os.path.join(tmp, "kl_per_glimpse.png"), "wb") as f:
+            f.write(viz.kl_plot_png(result["kl_per_glimpse"], title))
+    return [os.path.join(args.out, name) for name in ("evaluation.json", "kl_per_glimpse.png")]
+
+
+COMMANDS = {
+    "sample": lambda model, a: draw_samples(model, a.out, a.num, a.seed, a.scale, a.seconds),
+    "reconstruct": lambda model, a: draw_reconstructions(model, run_images(a, model.config), a.out, a.seed,
+                                                         a.scale, a.seconds),
+    "latent": lambda model, a: draw_latent_walks(model, a.out, a.num, a.frames, a.seed, a.scale, a.seconds),
+    "evaluate": evaluate,
+    "export": lambda model, a: [export_model(model, a.out)],
+}
+
+
+def main(argv=None):
+    p = build_parser()
+    args = p.parse_args(argv)
+    check_gpus(p, [0] if args.gpu else [])
+    default = f"evaluate-{args.split}-k{args.samples}" if args.command == "evaluate" else args.command
+    args.out = args.out or os.path.join(args.run_dir, default)
+    try:
+        model = load_run(args.run_dir, mx.gpu(0) if args.gpu else mx.cpu())
+        paths = COMMANDS[args.command](model, args)
+    except (ValueError, OSError) as err:
+        print(f"draw-gluon {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    print("\n".join(paths))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""Scoring a trained DRAW: the variational bound (the paper's number) and an importance-weighted
+estimate of -log p(x) (Burda et al. 2016), both with standard errors, in nats and bits per dimension.
+
+With ``z = mu + sigma * eps`` drawn from Q(Z | x), one importance weight is
+
+    log w = log D(x | c_T) + sum_t [log N(z_t; 0, I) - log N(z_t; mu_t, sigma_t)]
+          = -L^x + sum_t sum_i [eps_ti^2 / 2 - z_ti^2 / 2 + log sigma_ti]
+
+(the 2 pi terms cancel), and ``-log p(x) ~ -log mean_k w_k``: an upper bound on the true negative
+log-likelihood that tightens as K grows and equals the bound in expectation at K = 1.
+"""
+import math
+
+import mxnet as mx
+import numpy as np
+from tqdm import tqdm
+
+from .loss import kl_per_step, reconstruction_nll
+from .model import first_context
+
+
+def log_weights(model, x, eps):
+    """Importance weights and bound terms of each row of ``x`` for the noise ``eps`` (B, T, Z).
+
+    Returns NumPy float64 arrays: ``log_w`` (B,), ``L_x`` (B,) and the KL of each glimpse (B, T).
+    """
+    canvas, mu, log_sigma = model(x, eps)
+    z = mu + mx.nd.exp(log_sigma) * eps
+    L_x = reconstruction_nll(mx.nd, canvas, x)
+    log_ratio = (0.5 * mx.nd.square(eps) - 0.5 * mx.nd.square(z) + log_sigma).sum(axis=(1, 2))
+    as64 = lambda a: a.asnumpy().astype(np.float64)
+    return as64(log_ratio - L_x), as64(L_x), as64(kl_per_step(mx.nd, mu, log_sigma))
+
+
+def log_mean_exp(a, axis=-1):
+    """``log(mean(exp(a)))`` along ``axis`` without overflow."""
+    top = np.max(a, axis=axis, keepdims=True)
+    return np.squeeze(top, axis) + np.log(np.mean(np.exp(a - top), axis=axis))
+
+
+def evaluate_nll(model, images, num_samples=1, batch_size=128, seed=0, progress=True):
+    """The bound and the importance-weighted NLL of ``images`` (N, C, H, W), per image and on average.
+
+    Parameters
+    ----------
+    model : DRAW
+    images : float32 array (N, C, H, W) with values in [0, 1].
+    num_samples : int
+        K, samples of z per image. The bound averages the K samples' L = L^x + L^z (eqs 9-12,
+        L^z in closed form); the NLL estimate is ``-log mean_k w_k``.
+    batch_size : int
+        Rows (image-sample pairs) per forward pass: memory stays bounded for any K.
+    seed : int
+        Seed of MXNet's RNG for the noise, so that a score can be repeated.
+
+    Returns
+    -------
+    dict with ``bound``, ``nll`` (each ``{"nats", "nats_se", "bits_per_dim", "bits_per_dim_se"}``),
+    ``L_x``, ``L_z``, ``kl_per_glimpse`` (the mean KL of each glimpse, length T), ``num_samples``
+    and ``num_images``; and ``per_image`` arrays ``bound`` and ``nll`` (not JSON-able; pop them).
+    """
+    ctx = first_context(model)
+    T, Z = model.config.num_steps, model.config.z_size
+    mx.random.seed(seed, ctx=ctx)
+    per_block = max(1, batch_size // num_samples)  # images whose K samples fill a few forward passes
+    nll, bound, L_x, kl = [], [], [], np.zeros(T)
+    with tqdm(total=len(images) * num_samples, unit="sample", desc="evaluate", disable=not progress) as bar:
+        for start in range(0, len(images), per_block):
+            block = np.repeat(images[start:start + per_block], num_samples, axis=0)
+            rows = [log_weights(model, x, mx.nd.random.normal(shape=(len(x), T, Z), ctx=ctx))
+                    for x in _chunks(block, batch_size, ctx, bar)]
+            log_w, rows_L_x, rows_kl = (np.concatenate(parts).reshape(-1, num_samples, *parts[0].shape[1:])
+                                        for parts in zip(*rows))
+            nll.append(-log_mean_exp(log_w, axis=1))
+            bound.append((rows_L_x + rows_kl.sum(axis=2)).mean(axis=1))
+            L_x.append(rows_L_x.mean(axis=1))
+            kl += rows_kl.sum(axis=(0, 1))
+    nll, bound, L_x = map(np.concatenate, (nll, bound, L_x))
+    dims = model.config.num_pixels
+    return {"bound": _summary(bound, dims), "nll": _summary(nll, dims), "L_x": float(L_x.mean()),
+            "L_z": float((bound - L_x).mean()), "kl_per_glimpse": (kl / (len(images) * num_samples)).tolist(),
+            "num_samples": num_samples, "num_images": len(images),
+            "per_image": {"bound": bound, "nll": nll}}
+
+
+def _chunks(rows, batch_size, ctx, bar):
+    for start in range(0, len(rows), batch_size):
+        yield mx.nd.array(rows[start:start + batch_size], ctx=ctx)
+        bar.update(min(batch_size, len(rows) - start))
+
+
+def _summary(values, dims):
+    """Mean and standard error in nats and in bits per dimension."""
+    mean = float(values.mean())
+    se = float(values.std(ddof=1) / math.sqrt(len(values))) if len(values) > 1 else float("nan")
+    to_bits = 1 / (dims * math.log(2))
+    return {"nats": mean, "nats_se": se, "bits_per_dim": mean * to_bits, "bits_per_dim_se": se * to_bits}

@@ -1,0 +1,104 @@
+"""What a trained DRAW draws, written as pictures: samples, reconstructions and latent walks.
+
+Each function fills one output folder, which appears complete or not at all (an older folder of the
+same name is replaced only once the new one is written), and returns the paths it wrote. Noise comes
+from NumPy with ``seed``, so the same seed gives the same pictures on any device.
+"""
+import os
+
+import mxnet as mx
+import numpy as np
+
+from . import viz
+from .io import atomic_dir
+from .model import first_context
+
+
+def noise(config, n, seed, shape=()):
+    """Standard normal noise ``shape + (n, T, Z)`` from NumPy's generator seeded with ``seed``."""
+    return np.random.RandomState(seed).standard_normal(shape + (n, config.num_steps, config.z_size))
+
+
+def draw_samples(model, out_dir, num=16, seed=0, scale=4, seconds=4.0):
+    """``num`` unconditional samples (section 2.3) with the write window outlined on each frame.
+
+    Writes ``samples.png`` (the finished samples), ``drawing.gif`` (all of them drawing at once) and
+    ``sample-000.gif``... (one each), ``T + 1`` frames from the blank canvas on.
+    """
+    z = mx.nd.array(noise(model.config, num, seed), ctx=first_context(model))
+    probs, write_windows = model.generate(num, z=z)
+    windows = [] if write_windows is None else [(write_windows.asnumpy(), model.config.write_size, viz.WRITE_COLOUR)]
+    return _write_drawings(out_dir, "sample", probs.asnumpy(), windows, scale, seconds)
+
+
+def draw_reconstructions(model, images, out_dir, seed=0, scale=4, seconds=4.0):
+    """The model's reconstructions of ``images`` (n, C, H, W), read window green and write window red.
+
+    Writes ``originals.png``, ``reconstructions.png``, ``drawing.gif`` (all at once) and
+    ``reconstruction-000.gif``... (one each).
+    """
+    config = model.config
+    x = mx.nd.array(images, ctx=first_context(model))
+    eps = mx.nd.array(noise(config, len(images), seed), ctx=x.context)
+    probs, read_windows, write_windows = model.reconstruct(x, eps)
+    windows = [] if read_windows is None else [(read_windows.asnumpy(), config.read_size, viz.READ_COLOUR),
+                                                 (write_windows.asnumpy(), config.write_size, viz.WRITE_COLOUR)]
+    originals = viz.drawing_frames(np.asarray(images)[:, None], scale=scale)[0]
+    return _write_drawings(out_dir, "reconstruction", probs.asnumpy(), windows, scale, seconds,
+                           extra={"originals.png": viz.png_bytes(originals)})
+
+
+def draw_latent_walks(model, out_dir, num=8, frames=16, seed=0, scale=4, seconds=4.0):
+    """Walks through latent space: ``num`` walks, each along a great circle between two random
+    sequences ``z_1..T`` (spherical interpolation keeps the norm typical of N(0, I)).
+
+    Writes ``latent.gif`` (every walk at once, forth and back) and ``latent.png`` (a walk per row,
+    ``frames`` columns).
+    """
+    config = model.config
+    start, end = noise(config, num, seed, shape=(2,))
+    z = slerp(start, end, np.linspace(0, 1, frames))  # (num, frames, T, Z)
+    probs, _ = model.generate(num * frames, z=mx.nd.array(z.reshape((-1,) + z.shape[2:]), ctx=first_context(model)))
+    finals = viz.canvas_frames(probs[:, -1].reshape((num, frames) + config.image_shape).asnumpy(), scale=scale)
+    walk = viz.grid_frames(finals)
+    table = viz.grid_frames(finals.reshape((num * frames, 1) + finals.shape[2:]), nrow=frames)[0]
+    forth_and_back = walk + walk[-2:0:-1]
+    files = {"latent.gif": viz.gif_bytes(forth_and_back, seconds, hold=seconds / len(forth_and_back)),
+             "latent.png": viz.png_bytes(table)}
+    return _write_files(out_dir, files)
+
+
+def slerp(a, b, s):
+    """Spherical interpolation between the sequences ``a`` and ``b`` (n, ...) at fractions ``s`` (m,).
+
+    Returns (n, m, ...); each pair is treated as two flat vectors.
+    """
+    flat_a, flat_b = a.reshape(len(a), -1), b.reshape(len(b), -1)
+    cos = np.sum(flat_a * flat_b, axis=1) / (np.linalg.norm(flat_a, axis=1) * np.linalg.norm(flat_b, axis=1))
+    omega = np.arccos(np.clip(cos, -1, 1))[:, None]
+    s = np.asarray(s)[None, :]
+    # sin(s w) / sin(w) -> s as w -> 0: straight-line interpolation for (nearly) parallel pairs
+    safe = np.where(omega > 1e-6, omega, 1.0)
+    weight = lambda f: np.where(omega > 1e-6, np.sin(f * safe) / np.sin(safe), f)
+    w_a, w_b = weight(1 - s), weight(s)
+    out = w_a[..., None] * flat_a[:, None] + w_b[..., None] * flat_b[:, None]
+    return out.reshape((len(a), s.shape[1]) + a.shape[1:])
+
+
+def _write_drawings(out_dir, name, probs, windows, scale, seconds, extra=None):
+    """The final-canvas grid, the grid GIF and one GIF per image of ``probs`` (n, T + 1, C, H, W)."""
+    frames = viz.canvas_frames(probs, *zip(*windows), scale=scale)
+    files = dict(extra or {})
+    files[f"{name}s.png"] = viz.png_bytes(viz.drawing_frames(probs[:, -1:], scale=scale)[0])
+    files["drawing.gif"] = viz.gif_bytes(viz.grid_frames(frames), seconds)
+    files.update({f"{name}-{k:03d}.gif": viz.gif_bytes(list(f), seconds) for k, f in enumerate(frames)})
+    return _write_files(out_dir, files)
+
+
+def _write_files(out_dir, files):
+    with atomic_dir(out_dir) as tmp:
+        for filename, encoded in files.items():
+            with open(os.path.join(tmp, filename), "wb") as f:  # atomic_dir fsyncs them
+                f.write(encoded)
+    return [os.path.join(out_dir, filename) for filename in files]
+
