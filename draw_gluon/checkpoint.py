@@ -2,17 +2,28 @@
 
 ``RUN_DIR/checkpoints/<samples seen, 10 digits>/`` holds ``config.json`` and ``model.params`` (so
 ``DRAW.load`` reads it), ``trainer.states`` (the optimizer, its moments and update count) and
-``state.json`` (samples seen, data order and RNG state, validation history). A checkpoint is written
-into a hidden temp folder, fsynced and renamed into place; older ones are deleted only after that.
+``state.json`` (samples seen, data order and RNG state, validation history, and the SHA-256 of the
+two binary files). A checkpoint is written into a hidden temp folder, fsynced and renamed; older ones
+are deleted only after that. A checkpoint damaged later (say, truncated by a failing disk) fails its
+hash check and is set aside, and the previous one is used.
 """
+import glob
+import hashlib
 import json
 import os
 import shutil
+import sys
 
+from .config import DRAWConfig
 from .io import atomic_dir, atomic_write
 from .model import DRAW
 
 KEEP = 2
+BINARIES = ("model.params", "trainer.states")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is incomplete, damaged, or belongs to another model."""
 
 
 def save(run_dir, model, trainer, state):
@@ -22,10 +33,14 @@ def save(run_dir, model, trainer, state):
     final = os.path.join(root, f"{state['samples_seen']:010d}")
     if os.path.isdir(final):  # same sample count, same state: nothing new to write
         return final
+    # Left by a process killed while saving; the run's lock says no one else is writing here.
+    for stale in glob.glob(os.path.join(root, ".partial-*")) + glob.glob(os.path.join(root, ".old-*")):
+        shutil.rmtree(stale, ignore_errors=True)
     with atomic_dir(final) as partial:
         model.save(partial)
         trainer.save_states(os.path.join(partial, "trainer.states"))
-        atomic_write(os.path.join(partial, "state.json"), json.dumps(state).encode())
+        files = {name: _sha256(os.path.join(partial, name)) for name in BINARIES}
+        atomic_write(os.path.join(partial, "state.json"), json.dumps(dict(state, files=files)).encode())
     for old in checkpoints(run_dir)[:-KEEP]:
         shutil.rmtree(old)
     return final
@@ -44,22 +59,75 @@ def latest(run_dir):
     return found[-1] if found else None
 
 
-def restore(path, model, trainer, ctx):
-    """Load parameters (onto the contexts ``ctx``) and optimizer state from checkpoint ``path``;
-    return its state dict."""
+def verify(path):
+    """The state dict of checkpoint ``path`` once its files are all there and match their hashes;
+    raises :class:`CheckpointError` otherwise."""
+    try:
+        with open(os.path.join(path, "state.json")) as f:
+            state = json.load(f)
+        DRAWConfig.from_json(os.path.join(path, "config.json"))
+        for name, digest in state.pop("files").items():
+            if _sha256(os.path.join(path, name)) != digest:
+                raise CheckpointError(f"{name} does not match the hash written with it")
+    except (OSError, ValueError, KeyError, AttributeError) as err:
+        raise CheckpointError(f"checkpoint {path} is damaged ({err})") from None
+    return state
+
+
+def usable(run_dir, set_aside=False):
+    """The newest checkpoint of ``run_dir`` that passes :func:`verify` and its state, or (None, None).
+
+    Damaged ones are skipped with a warning; with ``set_aside`` (for the run's own process, which
+    holds its lock) they are moved to ``checkpoints/.damaged-<name>``, so that the run can write a
+    fresh checkpoint at the same sample count.
+    """
+    for path in reversed(checkpoints(run_dir)):
+        try:
+            return path, verify(path)
+        except CheckpointError as err:
+            if not set_aside:
+                print(f"WARNING: {err}; trying the previous checkpoint", file=sys.stderr)
+                continue
+            aside = os.path.join(os.path.dirname(path), ".damaged-" + os.path.basename(path))
+            shutil.rmtree(aside, ignore_errors=True)
+            os.rename(path, aside)
+            print(f"WARNING: {err}; set aside as {aside}, trying the previous checkpoint", file=sys.stderr)
+    return None, None
+
+
+def restore(run_dir, model, trainer, ctx):
+    """Load the newest usable checkpoint of ``run_dir`` into ``model`` (on the contexts ``ctx``) and
+    ``trainer``; return its state dict, or None when the run has no checkpoint yet.
+    """
+    had_any = bool(checkpoints(run_dir))
+    path, state = usable(run_dir, set_aside=True)
+    if path is None:
+        if had_any:
+            raise CheckpointError(f"every checkpoint of {run_dir} is damaged; start a new run")
+        return None
+    stored = DRAWConfig.from_json(os.path.join(path, "config.json"))
+    if stored != model.config:
+        raise CheckpointError(f"checkpoint {path} was written by a different model ({stored}); "
+                              "resume it with the flags it was trained with")
     model.load_parameters(os.path.join(path, "model.params"), ctx=ctx)
     trainer.load_states(os.path.join(path, "trainer.states"))
-    with open(os.path.join(path, "state.json")) as f:
-        return json.load(f)
+    return state
 
 
 def load_run(run_dir, ctx=None):
-    """The trained DRAW of a run folder: its final parameters, else its newest checkpoint's."""
+    """The trained DRAW of a run folder: its final parameters, else its newest usable checkpoint's."""
     if os.path.isfile(os.path.join(run_dir, "model.params")):
         return DRAW.load(run_dir, ctx)
-    path = latest(run_dir)
+    path, _ = usable(run_dir)
     if path is None:
-        raise FileNotFoundError(f"{run_dir} holds neither model.params nor a checkpoint; "
+        raise FileNotFoundError(f"{run_dir} holds neither model.params nor a usable checkpoint; "
                                 "pass the folder of a training run")
     return DRAW.load(path, ctx)
 
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -176,15 +176,37 @@ DATASETS = ("binarized_mnist", "mnist", "mnist5k")
 
 
 def load(name, data_dir=None, binarize="dynamic"):
-    """Load a dataset by name (one of :data:`DATASETS`) as a :class:`Dataset`."""
+    """Load a dataset by name (one of :data:`DATASETS`) as a :class:`Dataset`; every split checked."""
     if name == "binarized_mnist":
         splits, hashes = binarized_mnist(data_dir)
-        return Dataset(splits, False, hashes)
-    if name == "mnist":
-        return Dataset(mnist(data_dir, binarize), binarize == "dynamic", {})
-    if name == "mnist5k":
-        return Dataset(mnist5k(), False, {})
-    raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+        dataset = Dataset(splits, False, hashes)
+    elif name == "mnist":
+        dataset = Dataset(mnist(data_dir, binarize), binarize == "dynamic", {})
+    elif name == "mnist5k":
+        dataset = Dataset(mnist5k(), False, {})
+    else:
+        raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    for split, images in dataset.splits.items():
+        check_images(images, f"the {name} {split} split")
+    return dataset
+
+
+def check_images(images, what, shape=None):
+    """Raise :class:`DataError` unless ``images`` is a float array ``(N, C, H, W)`` (``(N,) + shape``
+    if given) of finite values in [0, 1]; ``what`` names it in the message."""
+    images = np.asarray(images)
+    expected = f"(N, {', '.join(map(str, shape))})" if shape else "(N, C, H, W)"
+    if images.ndim != 4 or (shape and tuple(images.shape[1:]) != tuple(shape)) or len(images) == 0:
+        raise DataError(f"{what} has shape {images.shape}, expected {expected} with N > 0; "
+                        "pass images shaped like the model's config.image_shape")
+    if images.dtype.kind != "f":
+        raise DataError(f"{what} has dtype {images.dtype}; convert it to float32 with values in [0, 1]")
+    if not np.isfinite(images).all():
+        raise DataError(f"{what} holds NaN or infinite values; clean the data first")
+    low, high = images.min(), images.max()
+    if low < 0 or high > 1:
+        raise DataError(f"{what} holds values from {low:g} to {high:g}, outside [0, 1]; "
+                        "scale the images to [0, 1] (e.g. divide 8-bit pixels by 255)")
 
 
 def _as_images(flat):

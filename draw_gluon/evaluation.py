@@ -15,6 +15,7 @@ import mxnet as mx
 import numpy as np
 from tqdm import tqdm
 
+from .data import check_images
 from .loss import kl_per_step, reconstruction_nll
 from .model import first_context
 
@@ -59,6 +60,7 @@ def evaluate_nll(model, images, num_samples=1, batch_size=128, seed=0, progress=
     ``L_x``, ``L_z``, ``kl_per_glimpse`` (the mean KL of each glimpse, length T), ``num_samples``
     and ``num_images``; and ``per_image`` arrays ``bound`` and ``nll`` (not JSON-able; pop them).
     """
+    check_images(images, "the images to evaluate", model.config.image_shape)
     ctx = first_context(model)
     T, Z = model.config.num_steps, model.config.z_size
     mx.random.seed(seed, ctx=ctx)

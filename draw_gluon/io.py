@@ -1,5 +1,6 @@
 """Atomic file writes: a reader sees the old file or the complete new one, never a part."""
 import contextlib
+import fcntl
 import os
 import shutil
 import tempfile
@@ -41,12 +42,15 @@ class atomic_path:
 
 
 @contextlib.contextmanager
-def atomic_dir(path):
+def atomic_dir(path, replace=True):
     """A temp folder next to ``path`` for the block to fill; renamed onto ``path`` on success.
 
     Every file in it is fsynced first. An existing folder at ``path`` is replaced only once the new
-    one is complete; on an exception the temp folder is removed and ``path`` is untouched.
+    one is complete, or with ``replace=False`` refused (``FileExistsError``); on an exception the
+    temp folder is removed and ``path`` is untouched.
     """
+    if not replace and os.path.exists(path):
+        raise FileExistsError(path)
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".partial-", dir=parent)
@@ -72,6 +76,32 @@ def _replace_dir(new, path):
     os.rename(path, os.path.join(old, "previous"))
     os.rename(new, path)
     shutil.rmtree(old)
+
+
+class InUseError(OSError):
+    """Another process holds the lock of a folder."""
+
+
+@contextlib.contextmanager
+def exclusive(directory):
+    """Hold an exclusive lock on ``directory`` (its ``.lock`` file) for the block.
+
+    Raises :class:`InUseError` if another process holds it. The operating system drops the lock
+    when its holder dies, so a killed process never leaves a stale one.
+    """
+    fd = os.open(os.path.join(directory, ".lock"), os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.pread(fd, 20, 0).decode(errors="replace").strip() or "unknown"
+            raise InUseError(f"{directory} is in use by another process (pid {owner}); wait for it to "
+                             "finish, or stop it first") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)
 
 
 def fsync(path):

@@ -10,6 +10,7 @@ import mxnet as mx
 import numpy as np
 
 from . import viz
+from .data import check_images
 from .io import atomic_dir
 from .model import first_context
 
@@ -38,6 +39,7 @@ def draw_reconstructions(model, images, out_dir, seed=0, scale=4, seconds=4.0):
     ``reconstruction-000.gif``... (one each).
     """
     config = model.config
+    check_images(images, "the images to reconstruct", config.image_shape)
     x = mx.nd.array(images, ctx=first_context(model))
     eps = mx.nd.array(noise(config, len(images), seed), ctx=x.context)
     probs, read_windows, write_windows = model.reconstruct(x, eps)

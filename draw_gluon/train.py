@@ -4,6 +4,7 @@ A run lives in ``--logdir/<run name>/``: ``args.json`` (the flags), ``config.jso
 event file, ``checkpoints/``, ``pictures/`` and, once finished, ``model.params`` and ``metrics.json``.
 """
 import argparse
+import collections
 import json
 import os
 import signal
@@ -20,17 +21,18 @@ from tqdm import tqdm
 
 from . import checkpoint, data, viz
 from .config import DRAWConfig
-from .io import atomic_write
+from .io import atomic_dir, atomic_write, exclusive
 from .loss import DRAWLoss
 from .model import DRAW
 
 LR_SCHEDULES = ("constant", "linear", "poly", "cosine", "step")
 # Flags a resumed run may change; the rest define the model and the data it learns from. The
 # devices and hybridization always come from the command that resumes.
-RESUMABLE = ("num_train_samples", "num_val_samples", "val_freq", "checkpoint_freq", "data_dir")
+RESUMABLE = ("num_train_samples", "num_val_samples", "val_freq", "checkpoint_freq", "data_dir", "max_nonfinite")
 MACHINE = ("gpu", "gpus", "hybridize")
 NUM_PICTURES = 16
 INTERRUPTED = 130  # exit code after Ctrl-C, as a shell reports for SIGINT
+DIVERGED = 3  # exit code when training stopped on non-finite losses
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -78,6 +80,8 @@ def build_parser():
         help="gluoncv LRScheduler mode over the run; linear/poly/cosine decay to 0, "
              "step divides by 10 at 50%% and 75%% of the samples")
     add("--clip", type=positive_float, default=10.0, help="clip the global gradient norm to this")
+    add("--max_nonfinite", type=positive_int, default=10,
+        help="updates with a non-finite loss or gradient are skipped; stop after this many in a row")
     add("-t", "--num_train_samples", type=positive_int, default=1_000_000,
         help="stop after this many training images have been seen")
     add("-v", "--num_val_samples", type=positive_int, default=10_000,
@@ -147,9 +151,8 @@ def _resumed_args(p, args):
     path = os.path.join(args.resume, "args.json")
     if not os.path.isfile(path):
         p.error(f"--resume {args.resume}: no args.json there; pass the folder of a training run")
-    with open(path) as f:
-        stored = json.load(f)
     defaults = vars(p.parse_args([]))
+    stored = dict(defaults, **_stored_flags(p, path))  # flags added since the run started take their defaults
     given = {k: v for k, v in vars(args).items() if v != defaults[k]}
     changed = [k for k in given if k not in RESUMABLE + MACHINE + ("resume",) and stored.get(k) != given[k]]
     if changed:
@@ -158,6 +161,31 @@ def _resumed_args(p, args):
     stored.update({k: v for k, v in given.items() if k in RESUMABLE})
     stored.update({k: getattr(args, k) for k in MACHINE + ("resume",)})
     return argparse.Namespace(**stored)
+
+
+def _stored_flags(p, path):
+    """The flags in a run's ``args.json``, each checked as the command line would check it."""
+    with open(path) as f:
+        try:
+            stored = json.load(f)
+        except json.JSONDecodeError as err:
+            p.error(f"--resume: {path} is not valid JSON ({err}); repair it or start a new run")
+    if not isinstance(stored, dict):
+        p.error(f"--resume: {path} must hold the run's flags as a JSON object; repair it or start a new run")
+    for action in p._actions:
+        value = stored.get(action.dest)
+        if value is None or action.dest in MACHINE:
+            continue
+        try:
+            ok = (value in action.choices if action.choices else
+                  isinstance(value, bool) if action.nargs == 0 else action.type is None or
+                  (not isinstance(value, bool) and action.type(str(value)) == value))
+        except (argparse.ArgumentTypeError, ValueError):
+            ok = False
+        if not ok:
+            p.error(f"--resume: {path} has {action.dest} = {value!r}, which --{action.dest} does not "
+                    "accept; repair it or start a new run")
+    return stored
 
 
 def config_from_args(args):
@@ -206,9 +234,13 @@ def make_trainer(model, args, num_devices):
                          kvstore="device" if num_devices > 1 else None, update_on_kvstore=False)
 
 
+Step = collections.namedtuple("Step", "loss L_x L_z grad_norm updated")
+
+
 def train_step(model, loss_fn, trainer, xs, clip):
-    """One update on the slices ``xs`` (one per device); returns the batch means of L, L^x, L^z
-    and the gradient norm before clipping."""
+    """One update on the slices ``xs`` (one per device), skipped if the loss or a gradient is not
+    finite; returns a :class:`Step` (batch means of L, L^x, L^z, the gradient norm before
+    clipping, and whether the parameters were updated)."""
     with autograd.record():
         terms = [bound_terms(model, loss_fn, x) for x in xs]
         losses = [L_x + L_z for L_x, L_z in terms]
@@ -218,10 +250,13 @@ def train_step(model, loss_fn, trainer, xs, clip):
     norms = [gluon.utils.clip_global_norm([p.grad(x.context) for p in params], clip, check_isfinite=False)
              for x in xs]
     n = sum(len(x) for x in xs)
-    trainer.update(n)
     L_x = sum(t[0].sum().asscalar() for t in terms) / n
     L_z = sum(t[1].sum().asscalar() for t in terms) / n
-    return L_x + L_z, L_x, L_z, norms[0].asscalar()
+    norm = norms[0].asscalar()
+    finite = bool(np.isfinite([L_x, L_z, norm]).all())
+    if finite:  # a skipped update leaves the parameters and Adam's moments as they were
+        trainer.update(n)
+    return Step(L_x + L_z, L_x, L_z, norm, finite)
 
 
 class StopRequest:
@@ -245,19 +280,23 @@ class StopRequest:
 
 
 def open_run(args, config):
-    """The run folder: created with ``args.json`` and ``config.json``, or the one being resumed."""
+    """The run folder: the one being resumed, or a new one that appears complete with ``args.json``
+    and ``config.json`` (so that a run killed at once can still be resumed)."""
     if args.resume:
         return args.resume
     name = args.run_name or time.strftime("%Y%m%d-%H%M%S") + ("-attention" if config.attention else "")
     run_dir = os.path.join(args.logdir, name)
+    stored = {k: v for k, v in vars(args).items() if k != "resume"}
     try:
-        os.makedirs(run_dir)
+        with atomic_dir(run_dir, replace=False) as tmp:
+            atomic_write(os.path.join(tmp, "args.json"), (json.dumps(stored, indent=2) + "\n").encode())
+            config.to_json(os.path.join(tmp, "config.json"))
     except FileExistsError:
         raise FileExistsError(f"{run_dir} exists already; pick another --run_name, or continue "
                               f"that run with --resume {run_dir}") from None
-    stored = {k: v for k, v in vars(args).items() if k != "resume"}
-    atomic_write(os.path.join(run_dir, "args.json"), (json.dumps(stored, indent=2) + "\n").encode())
-    config.to_json(os.path.join(run_dir, "config.json"))
+    except OSError as err:
+        raise OSError(f"cannot create a run folder in --logdir {args.logdir} ({err.strerror}); "
+                      "choose a folder you can write to") from None
     return run_dir
 
 
@@ -287,11 +326,17 @@ def validate(model, images, batch_size, z, writer, run_dir, seen):
     return val
 
 
+class Diverged(RuntimeError):
+    """Too many updates in a row had a non-finite loss or gradient."""
+
+
 def train(args, ctxs=None):
     """Run (or resume) the training described by ``args``; returns ``(run_dir, metrics)``, or
     ``(run_dir, None)`` when stopped by Ctrl-C after writing a checkpoint.
 
-    ``ctxs`` overrides the devices chosen by ``--gpu``/``--gpus`` (a list of contexts).
+    ``ctxs`` overrides the devices chosen by ``--gpu``/``--gpus`` (a list of contexts). Raises
+    :class:`Diverged` (after checkpointing the last good state) when ``--max_nonfinite`` updates in
+    a row were skipped, and ``OSError`` when a file cannot be written (earlier checkpoints intact).
     """
     ctxs = ctxs or ([mx.gpu(i) for i in args.gpus] if args.gpus else [mx.cpu()])
     dataset = data.load(args.dataset, args.data_dir, args.binarize)
@@ -303,20 +348,44 @@ def train(args, ctxs=None):
     if args.batch_size > len(train_images):
         raise ValueError(f"--batch_size {args.batch_size} exceeds the {len(train_images)} training images")
     run_dir = open_run(args, config)
+    with exclusive(run_dir):
+        try:
+            model, state = _train_loop(args, ctxs, dataset, config, run_dir)
+        except OSError as err:
+            raise OSError(f"{err.strerror or err} while writing {err.filename or run_dir}; its earlier "
+                          f"checkpoints are intact: fix that, then continue with --resume {run_dir}") from None
+        if state["samples_seen"] < args.num_train_samples:
+            print(f"stopped after {state['samples_seen']} samples; checkpoint written. Continue with: "
+                  f"python train_mnist.py --resume {run_dir}", file=sys.stderr)
+            return run_dir, None
+        model.save(run_dir)
+        metrics = final_metrics(model, dataset, ctxs[0], state, args.batch_size)
+        atomic_write(os.path.join(run_dir, "metrics.json"), (json.dumps(metrics, indent=2) + "\n").encode())
+    print(f"test NLL bound {metrics['test']['loss']:.2f} nats; run saved in {run_dir}")
+    return run_dir, metrics
 
+
+def prepare(args, config, ctxs, dataset, run_dir):
+    """Model, trainer, training batches and run state: new, or from the run's newest usable checkpoint."""
     mx.random.seed(args.seed)  # the initial parameters
     model = DRAW(config)
     model.initialize(mx.init.Xavier(), ctx=ctxs)
     if args.hybridize:
         model.hybridize(static_alloc=True)
     trainer = make_trainer(model, args, len(ctxs))
-    batches = data.Batches(train_images, args.batch_size, args.seed, dataset.dynamic)
+    batches = data.Batches(dataset.splits["train"], args.batch_size, args.seed, dataset.dynamic)
     state = {"samples_seen": 0, "train_time_s": 0.0, "data_time_s": 0.0, "wall_time_s": 0.0,
-             "validation": [], "data_sha256": dataset.sha256}
-    newest = checkpoint.latest(run_dir) if args.resume else None
-    if newest:
-        state = checkpoint.restore(newest, model, trainer, ctxs)
+             "skipped_updates": 0, "validation": [], "data_sha256": dataset.sha256}
+    restored = checkpoint.restore(run_dir, model, trainer, ctxs) if args.resume else None
+    if restored:
+        state.update(restored)
         batches.restore(state.pop("batches"))
+    return model, trainer, batches, state
+
+
+def _train_loop(args, ctxs, dataset, config, run_dir):
+    """Train until the sample budget or a stop request; returns the model and the run state."""
+    model, trainer, batches, state = prepare(args, config, ctxs, dataset, run_dir)
     z = mx.nd.array(np.random.RandomState(args.seed).standard_normal(
         (NUM_PICTURES, config.num_steps, config.z_size)), ctx=ctxs[0])
 
@@ -326,7 +395,7 @@ def train(args, ctxs=None):
         return checkpoint.save(run_dir, model, trainer, dict(state, batches=batches.state()))
 
     mx.random.seed(args.seed + state["samples_seen"])
-    loss_fn, started, seen = DRAWLoss(), time.time(), state["samples_seen"]
+    loss_fn, started, seen, nonfinite = DRAWLoss(), time.time(), state["samples_seen"], 0
     with SummaryWriter(logdir=run_dir, flush_secs=10, verbose=False) as writer, StopRequest() as stop, \
             tqdm(total=args.num_train_samples, initial=seen, unit="img", dynamic_ncols=True) as bar:
         # TensorBoard drops events past this step left by a run killed after its last checkpoint.
@@ -337,18 +406,27 @@ def train(args, ctxs=None):
             batch = batches.next(args.num_train_samples - seen)
             xs = gluon.utils.split_and_load(batch, ctxs[:len(batch)], even_split=False)
             fetched = time.perf_counter()
-            loss, L_x, L_z, norm = train_step(model, loss_fn, trainer, xs, args.clip)
+            step = train_step(model, loss_fn, trainer, xs, args.clip)
             done = time.perf_counter()
             state["data_time_s"] += fetched - tick
             state["train_time_s"] += done - tick
             previous, seen = seen, seen + len(batch)
             state["samples_seen"] = seen
-            for tag, value in (("loss", loss), ("L_x", L_x), ("L_z", L_z), ("grad_norm", norm),
-                               ("learning_rate", trainer.learning_rate),
-                               ("samples_per_s", len(batch) / (done - tick))):
+            nonfinite = 0 if step.updated else nonfinite + 1
+            state["skipped_updates"] += not step.updated
+            for tag, value in (("loss", step.loss), ("L_x", step.L_x), ("L_z", step.L_z),
+                               ("grad_norm", step.grad_norm), ("learning_rate", trainer.learning_rate),
+                               ("samples_per_s", len(batch) / (done - tick)),
+                               ("skipped_updates", state["skipped_updates"])):
                 writer.add_scalar(f"train/{tag}", value, seen)
             bar.update(len(batch))
-            bar.set_postfix(loss=f"{loss:.1f}", L_x=f"{L_x:.1f}", L_z=f"{L_z:.1f}")
+            bar.set_postfix(loss=f"{step.loss:.1f}", L_x=f"{step.L_x:.1f}", L_z=f"{step.L_z:.1f}")
+            if nonfinite >= args.max_nonfinite:
+                save_checkpoint()
+                raise Diverged(f"{nonfinite} updates in a row had a non-finite loss or gradient (at {seen} "
+                               f"samples) and were skipped; the last good parameters are checkpointed in "
+                               f"{run_dir}. Start a new run with a lower --learning_rate (this one: "
+                               f"{args.learning_rate}) or --clip")
             finished = seen >= args.num_train_samples
             if finished or seen // args.val_freq > previous // args.val_freq:
                 val = validate(model, dataset.splits["valid"][:args.num_val_samples], args.batch_size, z,
@@ -359,15 +437,7 @@ def train(args, ctxs=None):
                 state["wall_time_s"] += time.time() - started
                 started = time.time()
                 save_checkpoint()
-    if stop.requested and seen < args.num_train_samples:
-        print(f"stopped after {seen} samples; checkpoint written. Continue with: "
-              f"python train_mnist.py --resume {run_dir}", file=sys.stderr)
-        return run_dir, None
-    model.save(run_dir)
-    metrics = final_metrics(model, dataset, ctxs[0], state, args.batch_size)
-    atomic_write(os.path.join(run_dir, "metrics.json"), (json.dumps(metrics, indent=2) + "\n").encode())
-    print(f"test NLL bound {metrics['test']['loss']:.2f} nats; run saved in {run_dir}")
-    return run_dir, metrics
+    return model, state
 
 
 def final_metrics(model, dataset, ctx, state, batch_size):
@@ -377,7 +447,8 @@ def final_metrics(model, dataset, ctx, state, batch_size):
             "samples_seen": state["samples_seen"], "wall_time_s": state["wall_time_s"],
             "samples_per_s": state["samples_seen"] / max(state["train_time_s"], 1e-9),
             "data_wait_share": state["data_time_s"] / max(state["train_time_s"], 1e-9),
-            "data_sha256": state["data_sha256"], "validation": state["validation"]}
+            "skipped_updates": state["skipped_updates"], "data_sha256": state["data_sha256"],
+            "validation": state["validation"]}
 
 
 def main(argv=None):
@@ -387,4 +458,7 @@ def main(argv=None):
     except (ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except Diverged as err:
+        print(f"error: {err}", file=sys.stderr)
+        return DIVERGED
     return 0 if metrics is not None else INTERRUPTED

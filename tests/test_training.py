@@ -170,7 +170,7 @@ def test_two_devices_update_exactly_like_one():
         model.noise = lambda n, ctx=None: mx.nd.zeros((n, 4, 5), ctx=ctx)  # z = mu: same on any split
         trainer = make_trainer(model, args, len(ctxs))
         for _ in range(3):
-            loss, _, _, norm = train_step(model, DRAWLoss(), trainer,
+            loss, _, _, norm, _ = train_step(model, DRAWLoss(), trainer,
                                           gluon.utils.split_and_load(x, ctxs, even_split=False), args.clip)
         assert norm > args.clip, "the test must exercise clipping"
         results.append((loss, {k: [p.data(c).asnumpy() for c in ctxs] for k, p in model.collect_params().items()}))

@@ -241,7 +241,7 @@ def test_evaluate_command_writes_json_and_the_kl_plot(run, capsys):
 def test_bad_use_exits_2_with_one_line(tmp_path, capsys):
     assert cli(["sample", str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "neither model.params nor a checkpoint" in err
+    assert len(err.splitlines()) == 1 and "neither model.params nor a usable checkpoint" in err
     assert not os.path.exists(tmp_path / "missing")
     for argv in (["sample"], ["sample", str(tmp_path), "--num", "0"], ["draw", str(tmp_path)]):
         with pytest.raises(SystemExit) as stop:
