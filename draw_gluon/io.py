@@ -1,5 +1,6 @@
 """Atomic file writes: a reader sees the old file or the complete new one, never a part."""
 import contextlib
+import errno
 import fcntl
 import os
 import shutil
@@ -49,8 +50,6 @@ def atomic_dir(path, replace=True):
     one is complete, or with ``replace=False`` refused (``FileExistsError``); on an exception the
     temp folder is removed and ``path`` is untouched.
     """
-    if not replace and os.path.exists(path):
-        raise FileExistsError(path)
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".partial-", dir=parent)
@@ -61,6 +60,8 @@ def atomic_dir(path, replace=True):
                 fsync(os.path.join(tmp, name))
         fsync(tmp)
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp's 0700 would make the result private
+        if os.path.exists(path) and not replace:
+            raise FileExistsError(errno.EEXIST, "exists already", path)
         _replace_dir(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

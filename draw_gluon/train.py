@@ -286,15 +286,15 @@ def open_run(args, config):
         return args.resume
     name = args.run_name or time.strftime("%Y%m%d-%H%M%S") + ("-attention" if config.attention else "")
     run_dir = os.path.join(args.logdir, name)
+    if os.path.exists(run_dir):
+        raise FileExistsError(f"{run_dir} exists already; pick another --run_name, or continue "
+                              f"that run with --resume {run_dir}")
     stored = {k: v for k, v in vars(args).items() if k != "resume"}
     try:
         with atomic_dir(run_dir, replace=False) as tmp:
             atomic_write(os.path.join(tmp, "args.json"), (json.dumps(stored, indent=2) + "\n").encode())
             config.to_json(os.path.join(tmp, "config.json"))
-    except FileExistsError:
-        raise FileExistsError(f"{run_dir} exists already; pick another --run_name, or continue "
-                              f"that run with --resume {run_dir}") from None
-    except OSError as err:
+    except OSError as err:  # including another process creating run_dir at the same moment
         raise OSError(f"cannot create a run folder in --logdir {args.logdir} ({err.strerror}); "
                       "choose a folder you can write to") from None
     return run_dir
@@ -398,9 +398,11 @@ def _train_loop(args, ctxs, dataset, config, run_dir):
     loss_fn, started, seen, nonfinite = DRAWLoss(), time.time(), state["samples_seen"], 0
     with SummaryWriter(logdir=run_dir, flush_secs=10, verbose=False) as writer, StopRequest() as stop, \
             tqdm(total=args.num_train_samples, initial=seen, unit="img", dynamic_ncols=True) as bar:
-        # TensorBoard drops events past this step left by a run killed after its last checkpoint.
+        # A START event makes TensorBoard drop the events at later steps, left by a run killed after
+        # its last checkpoint; it heeds START only in files that declare version 2 (mxboard's do not).
+        writer._file_writer.add_event(Event(wall_time=time.time(), file_version="brain.Event:2"))
         start = SessionLog(status=SessionLog.START)
-        writer._file_writer.add_event(Event(wall_time=time.time(), step=seen, session_log=start))
+        writer._file_writer.add_event(Event(wall_time=time.time(), step=seen + 1, session_log=start))
         while seen < args.num_train_samples and not stop.requested:
             tick = time.perf_counter()
             batch = batches.next(args.num_train_samples - seen)

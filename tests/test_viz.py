@@ -3,7 +3,6 @@ TensorBoard summaries that carry the encoded bytes."""
 import io
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from draw_gluon import viz

@@ -1,0 +1,299 @@
+"""Faults and bad input: killed runs resume exactly, damaged checkpoints are set aside, non-finite
+updates are skipped, a full disk or a busy run folder gives a clear error, bad input exits 2 with one
+line, and the same seed gives the same run. Run alone with ``pytest -m faults``."""
+import errno
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import time
+
+import mxnet as mx
+import numpy as np
+import pytest
+
+from conftest import TINY, events, make_model, scalar_steps, start, stderr_of, tiny_config, wait_for_checkpoint
+from draw_gluon import DRAW, DRAWLoss, checkpoint, data, evaluate_nll
+from draw_gluon.cli import main as cli
+from draw_gluon.train import main, make_trainer, parse_args, train_step
+
+pytestmark = pytest.mark.faults
+
+
+def run_args(tmp_path, name="run", *extra):
+    return TINY + ["--logdir", str(tmp_path), "--run_name", name] + list(extra)
+
+
+def final_params(run_dir):
+    return {k: v.asnumpy() for k, v in mx.nd.load(str(run_dir / "model.params")).items()}
+
+
+# ------------------------------------------------------------------------ killed and stopped runs
+def test_killed_at_random_moments_every_resume_works_and_the_result_is_exact(tmp_path):
+    budget = ["-t", "12288", "-f", "4096", "--checkpoint_freq", "128"]
+    assert main(run_args(tmp_path, "whole", *budget)) == 0
+    run_dir, rng, progress = tmp_path / "killed", random.Random(5), []
+    for _ in range(4):  # start or resume, then SIGKILL after a random delay (startup takes ~3.5 s)
+        argv = ["--resume", str(run_dir)] if (run_dir / "args.json").exists() else run_args(tmp_path, "killed", *budget)
+        process = start(argv)
+        time.sleep(rng.uniform(1.0, 5.5))
+        assert process.poll() is None, stderr_of(process)
+        process.kill()
+        process.wait()
+        progress.append(int(os.path.basename(checkpoint.latest(str(run_dir)) or "0")))
+    assert progress == sorted(progress) and 0 < progress[-1] < 12288, progress
+    assert not (run_dir / "metrics.json").exists()
+    assert main(["--resume", str(run_dir)]) == 0
+    metrics, whole = (json.loads((tmp_path / r / "metrics.json").read_text()) for r in ("killed", "whole"))
+    assert metrics["samples_seen"] == 12288
+    assert metrics["test"]["loss"] == pytest.approx(whole["test"]["loss"], rel=1e-5)
+    killed, reference = final_params(run_dir), final_params(tmp_path / "whole")
+    for name in reference:  # equal up to float rounding (two OpenMP threads may sum in either order)
+        np.testing.assert_allclose(killed[name], reference[name], rtol=1e-4, atol=1e-6)
+    steps = scalar_steps(run_dir, "train/loss")
+    assert steps == sorted(set(steps)) and steps[-1] == 12288, "the curve continues where it stopped"
+
+
+def test_killed_run_resumes_to_the_requested_sample_count(tmp_path):
+    run_dir = tmp_path / "run"
+    process = start(TINY + ["--logdir", str(tmp_path), "--run_name", "run", "-t", "1000000",
+                            "-f", "512", "--checkpoint_freq", "256"])
+    wait_for_checkpoint(run_dir, process)
+    process.kill()
+    process.wait()
+    resumed_from = int(os.path.basename(checkpoint.latest(str(run_dir))))
+    assert resumed_from < 1536 and not (run_dir / "metrics.json").exists()
+    assert main(["--resume", str(run_dir), "-t", "1536"]) == 0
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["samples_seen"] == 1536
+    steps = scalar_steps(run_dir, "train/loss")
+    assert steps == sorted(set(steps)) and steps[-1] == 1536, "the curve continues where it stopped"
+
+
+
+
+def test_ctrl_c_writes_a_checkpoint_and_exits_cleanly(tmp_path):
+    run_dir = tmp_path / "run"
+    process = start(TINY + ["--logdir", str(tmp_path), "--run_name", "run", "-t", "1000000",
+                            "-f", "256", "--checkpoint_freq", "100000"])
+    while not (run_dir / "pictures").exists():  # the first validation has run
+        assert process.poll() is None, stderr_of(process)
+        time.sleep(0.1)
+    process.send_signal(signal.SIGINT)
+    process.wait(timeout=120)
+    err = stderr_of(process)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err and f"--resume {run_dir}" in err
+    stopped_at = int(os.path.basename(checkpoint.latest(str(run_dir))))
+    assert 0 < stopped_at < 100000
+    state = json.loads((run_dir / "checkpoints" / f"{stopped_at:010d}" / "state.json").read_text())
+    assert state["samples_seen"] == stopped_at
+
+
+def test_damaged_newest_checkpoint_is_set_aside_and_the_previous_one_used(tmp_path, capsys):
+    assert main(run_args(tmp_path, "run", "-t", "384", "-f", "384", "--checkpoint_freq", "128")) == 0
+    run_dir = tmp_path / "run"
+    newest = run_dir / "checkpoints" / "0000000384"
+    params = newest / "model.params"
+    params.write_bytes(params.read_bytes()[:1000])  # truncated
+    capsys.readouterr()
+    assert main(["--resume", str(run_dir), "-t", "512"]) == 0
+    err = capsys.readouterr().err
+    assert f"checkpoint {newest} is damaged (model.params does not match the hash" in err
+    assert (run_dir / "checkpoints" / ".damaged-0000000384").is_dir()
+    assert json.loads((run_dir / "metrics.json").read_text())["samples_seen"] == 512
+    steps = scalar_steps(run_dir, "train/loss")
+    assert steps[-2:] == [448, 512] and steps.count(320) == 1, "resumed from 256, the curve rewound"
+
+
+def test_all_checkpoints_damaged_is_an_error(tmp_path, capsys):
+    assert main(run_args(tmp_path, "run", "-t", "128", "-f", "128")) == 0
+    for path in checkpoint.checkpoints(str(tmp_path / "run")):
+        os.remove(os.path.join(path, "state.json"))
+    assert main(["--resume", str(tmp_path / "run"), "-t", "256"]) == 2
+    assert "every checkpoint of" in capsys.readouterr().err.splitlines()[-1]
+
+
+def test_checkpoint_of_another_model_is_refused(tmp_path, capsys):
+    assert main(run_args(tmp_path, "small", "-t", "128", "-f", "128")) == 0
+    assert main(run_args(tmp_path, "big", "-t", "128", "-f", "128", "-u", "40")) == 0
+    shutil.rmtree(tmp_path / "small" / "checkpoints")
+    shutil.copytree(tmp_path / "big" / "checkpoints", tmp_path / "small" / "checkpoints")
+    assert main(["--resume", str(tmp_path / "small"), "-t", "256"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "was written by a different model" in err and "Traceback" not in err
+
+
+# ------------------------------------------------------------------------------ non-finite updates
+def test_a_non_finite_batch_skips_the_update():
+    args = parse_args(TINY)
+    model = make_model(tiny_config(image_shape=(1, 28, 28)))
+    trainer = make_trainer(model, args, 1)
+    x = mx.nd.array(data.mnist5k()["train"][:8])
+    assert train_step(model, DRAWLoss(), trainer, [x], 10.0).updated
+    before = {k: p.data().asnumpy() for k, p in model.collect_params().items()}
+    x[0, 0, 3, 3] = np.nan
+    step = train_step(model, DRAWLoss(), trainer, [x], 10.0)
+    assert not step.updated and np.isnan(step.loss)
+    assert trainer.optimizer.num_update == 1, "Adam's step count (and moments) untouched"
+    for k, p in model.collect_params().items():
+        np.testing.assert_array_equal(p.data().asnumpy(), before[k])
+
+
+def test_non_finite_losses_in_a_row_stop_with_a_checkpoint_of_the_last_good_state(tmp_path, monkeypatch, capsys):
+    real_next = data.Batches.next
+    calls = []
+
+    def poisoned(self, limit=None):  # from the fifth batch on, one pixel is NaN
+        batch = real_next(self, limit)
+        calls.append(1)
+        if len(calls) >= 5:
+            batch = batch.copy()
+            batch[0, 0, 0, 0] = np.nan
+        return batch
+
+    monkeypatch.setattr(data.Batches, "next", poisoned)
+    assert main(run_args(tmp_path, "run", "-t", "6400", "-f", "6400", "--max_nonfinite", "3")) == 3
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "3 updates in a row had a non-finite loss or gradient" in err and "lower --learning_rate" in err
+    newest = checkpoint.latest(str(tmp_path / "run"))
+    state = checkpoint.verify(newest)
+    assert state["samples_seen"] == 7 * 64 and state["skipped_updates"] == 3
+    model = DRAW.load(newest)
+    assert all(np.isfinite(p.data().asnumpy()).all() for p in model.collect_params().values())
+    skipped = events(tmp_path / "run")["scalars"]["train/skipped_updates"]
+    assert [value for _, value in skipped] == [0, 0, 0, 0, 1, 2, 3]
+
+
+# ------------------------------------------------------------------------- files that cannot be written
+def test_disk_full_while_checkpointing_leaves_the_earlier_checkpoint_intact(tmp_path, monkeypatch, capsys):
+    real_save = mx.gluon.Trainer.save_states
+    calls = []
+
+    def full_disk(self, fname):
+        calls.append(fname)
+        if len(calls) == 2:  # the second checkpoint: half a file, then the disk is full
+            with open(fname, "wb") as f:
+                f.write(b"\0" * 100)
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), fname)
+        real_save(self, fname)
+
+    monkeypatch.setattr(mx.gluon.Trainer, "save_states", full_disk)
+    run_dir = tmp_path / "run"
+    assert main(run_args(tmp_path, "run", "-t", "512", "-f", "512", "--checkpoint_freq", "128")) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]  # after the progress bar
+    assert err.startswith("error: ") and "No space left on device" in err and f"--resume {run_dir}" in err
+    assert os.listdir(run_dir / "checkpoints") == ["0000000128"], "no partial checkpoint left behind"
+    assert checkpoint.verify(str(run_dir / "checkpoints" / "0000000128"))["samples_seen"] == 128
+    monkeypatch.setattr(mx.gluon.Trainer, "save_states", real_save)
+    assert main(["--resume", str(run_dir)]) == 0
+    assert json.loads((run_dir / "metrics.json").read_text())["samples_seen"] == 512
+
+
+def test_log_folder_that_cannot_be_written_is_a_clear_error(tmp_path, capsys):
+    (tmp_path / "file").write_text("not a folder")
+    assert main(TINY + ["--logdir", str(tmp_path / "file"), "-t", "128", "-f", "128"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"cannot create a run folder in --logdir {tmp_path / 'file'}" in err[0]
+
+
+def test_a_second_process_on_the_same_run_folder_refuses(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    process = start(run_args(tmp_path, "run", "-t", "1000000", "-f", "100000", "--checkpoint_freq", "128"))
+    try:
+        wait_for_checkpoint(run_dir, process)
+        assert main(["--resume", str(run_dir)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()[-1]
+        assert f"{run_dir} is in use by another process (pid {process.pid})" in err
+    finally:
+        process.kill()
+        process.wait()
+    budget = str(int(os.path.basename(checkpoint.latest(str(run_dir)))) + 64)
+    assert main(["--resume", str(run_dir), "-t", budget, "-f", budget]) == 0, "the lock died with its holder"
+
+
+# -------------------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize("argv, message", [
+    (["-b", "0"], "argument -b/--batch_size: must be a positive integer, got 0"),
+    (["-t", "100", "-f", "200"], "--val_freq (200) is larger than --num_train_samples (100)"),
+    (["--dataset", "svhn"], "argument --dataset: invalid choice: 'svhn'"),
+    (["--attention", "-ar", "40"], "attention grid 40 x 40 is larger than the 28 x 28 image"),
+    (["--gpu"], "MXNet sees no GPU; install the CUDA build"),
+    (["--gpus", "0,x"], "expected GPU numbers separated by commas"),
+    (["--resume", "nowhere"], "--resume nowhere: no args.json there"),
+])
+def test_bad_flags_exit_2_with_one_line_and_write_nothing(tmp_path, capsys, argv, message):
+    with pytest.raises(SystemExit) as stop:
+        main(argv + ["--logdir", str(tmp_path / "logs")])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and message in err and err.count("\n") == 1, err
+    assert not (tmp_path / "logs").exists()
+
+
+def test_resume_refuses_to_change_the_model(tmp_path, capsys):
+    assert main(TINY + ["--logdir", str(tmp_path), "--run_name", "run", "-t", "128", "-f", "128"]) == 0
+    with pytest.raises(SystemExit) as stop:
+        main(["--resume", str(tmp_path / "run"), "-u", "64"])
+    assert stop.value.code == 2
+    assert "--resume keeps the run's own --num_recurrent_units" in capsys.readouterr().err
+
+
+def test_existing_run_folder_is_not_overwritten(tmp_path, capsys):
+    (tmp_path / "run").mkdir()
+    assert main(TINY + ["--logdir", str(tmp_path), "--run_name", "run", "-t", "128", "-f", "128"]) == 2
+    assert "exists already" in capsys.readouterr().err and os.listdir(tmp_path / "run") == []
+
+
+def test_resume_rejects_an_args_json_edited_into_nonsense(tmp_path, capsys):
+    assert main(run_args(tmp_path, "run", "-t", "128", "-f", "128")) == 0
+    capsys.readouterr()
+    path = tmp_path / "run" / "args.json"
+    stored = json.loads(path.read_text())
+    for broken, message in (("{", "is not valid JSON"), (json.dumps(dict(stored, batch_size=-5)),
+                                                          "has batch_size = -5"),
+                            (json.dumps(dict(stored, dataset="cifar")), "has dataset = 'cifar'")):
+        path.write_text(broken)
+        with pytest.raises(SystemExit) as stop:
+            main(["--resume", str(tmp_path / "run")])
+        err = capsys.readouterr().err
+        assert stop.value.code == 2 and message in err and err.count("\n") == 1, err
+
+
+def test_commands_reject_a_config_edited_into_nonsense_or_a_mismatched_dataset(tmp_path, capsys):
+    make_model(tiny_config()).save(str(tmp_path / "model"))
+    assert cli(["reconstruct", str(tmp_path / "model"), "--dataset", "mnist5k"]) == 2
+    assert "mnist5k images are (1, 28, 28), the model draws (1, 6, 5)" in capsys.readouterr().err
+    config = tmp_path / "model" / "config.json"
+    config.write_text(config.read_text().replace('"num_steps": 3', '"num_steps": "many"'))
+    assert cli(["sample", str(tmp_path / "model")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "num_steps must be a positive integer, got 'many'" in err[0]
+    assert not (tmp_path / "model" / "sample").exists()
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda x: x * 255, "values from 0 to 255, outside [0, 1]"),
+    (lambda x: np.where(x > 0.5, np.nan, x), "NaN or infinite values"),
+    (lambda x: x.astype(np.uint8), "dtype uint8"),
+    (lambda x: x[:, :, :20], "shape (4, 1, 20, 28), expected (N, 1, 28, 28)"),
+])
+def test_bad_images_are_named_before_any_work(change, message):
+    model = make_model(tiny_config(image_shape=(1, 28, 28)))
+    images = change(data.mnist5k()["test"][:4])
+    with pytest.raises(data.DataError, match=re.escape(message)):
+        evaluate_nll(model, images, progress=False)
+    with pytest.raises(data.DataError, match=re.escape(message)):
+        data.check_images(images, "these images", (1, 28, 28))
+
+
+# --------------------------------------------------------------------------------- reproducibility
+def test_same_seed_same_losses_step_for_step(tmp_path):
+    common = ["-b", "16", "-s", "3", "-u", "16", "-l", "4", "-v", "16", "--dataset", "mnist5k",
+              "--logdir", str(tmp_path), "--attention", "-ar", "2", "-aw", "3"]
+    for name, seed, budget in (("a", "11", "4800"), ("b", "11", "4800"), ("c", "12", "160")):
+        assert main(common + ["--run_name", name, "--seed", seed, "-t", budget, "-f", budget]) == 0
+    a, b, c = ([value for _, value in events(tmp_path / r)["scalars"]["train/loss"]] for r in "abc")
+    assert len(a) == 300 and a == b, "300 updates, identical losses"
+    assert a[:10] != c, "another seed, another run"
