@@ -297,3 +297,10 @@ def test_same_seed_same_losses_step_for_step(tmp_path):
     a, b, c = ([value for _, value in events(tmp_path / r)["scalars"]["train/loss"]] for r in "abc")
     assert len(a) == 300 and a == b, "300 updates, identical losses"
     assert a[:10] != c, "another seed, another run"
+
+
+def test_training_images_of_another_shape_than_the_model_exit_2_before_writing(tmp_path, capsys):
+    assert main(TINY + ["--logdir", str(tmp_path / "logs"), "-hh", "20", "-t", "128", "-f", "128"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "dataset images are (1, 28, 28), the model expects (1, 20, 28)" in err
+    assert not (tmp_path / "logs").exists()
