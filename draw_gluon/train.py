@@ -174,18 +174,24 @@ def _stored_flags(p, path):
         p.error(f"--resume: {path} must hold the run's flags as a JSON object; repair it or start a new run")
     for action in p._actions:
         value = stored.get(action.dest)
-        if value is None or action.dest in MACHINE:
-            continue
-        try:
-            ok = (value in action.choices if action.choices else
-                  isinstance(value, bool) if action.nargs == 0 else action.type is None or
-                  (not isinstance(value, bool) and action.type(str(value)) == value))
-        except (argparse.ArgumentTypeError, ValueError):
-            ok = False
-        if not ok:
+        if value is not None and action.dest not in MACHINE and not _accepts(action, value):
             p.error(f"--resume: {path} has {action.dest} = {value!r}, which --{action.dest} does not "
                     "accept; repair it or start a new run")
     return stored
+
+
+def _accepts(action, value):
+    """Whether the command line could have given ``value`` to ``action``'s flag."""
+    if action.choices:
+        return value in action.choices
+    if action.nargs == 0:  # a switch
+        return isinstance(value, bool)
+    if action.type is None:
+        return True
+    try:
+        return not isinstance(value, bool) and action.type(str(value)) == value
+    except (argparse.ArgumentTypeError, ValueError):
+        return False
 
 
 def config_from_args(args):
