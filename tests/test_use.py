@@ -173,15 +173,18 @@ def numpy_log_weight(params, config, x, eps):
     return log_px + log_normal(z, 0, 1) - log_normal(z, mu, sigma), -log_px + kl
 
 
-def test_evaluation_matches_numpy_on_a_batch():
+@pytest.mark.parametrize("batch_size, chunks", [(64, [15]), (4, [4, 1] * 3)], ids=["one-pass", "chunked"])
+def test_evaluation_matches_numpy_on_a_batch(batch_size, chunks):
     config = tiny_config()
     model = make_model(config)
     images = (np.random.RandomState(1).rand(3, *config.image_shape) > 0.5).astype(np.float32)
     K, seed = 5, 7
-    result = evaluate_nll(model, images, num_samples=K, batch_size=64, seed=seed, progress=False)
-    # One forward pass of 15 rows, image-major, with noise from MXNet's RNG seeded with `seed`.
+    result = evaluate_nll(model, images, num_samples=K, batch_size=batch_size, seed=seed, progress=False)
+    # Rows image-major, each image's K samples in consecutive forward passes of at most batch_size
+    # rows (K > batch_size: one image's samples span passes), noise from MXNet's RNG seeded with `seed`.
     mx.random.seed(seed, ctx=mx.cpu())
-    eps = mx.nd.random.normal(shape=(len(images) * K, config.num_steps, config.z_size)).asnumpy().astype(np.float64)
+    eps = np.concatenate([mx.nd.random.normal(shape=(n, config.num_steps, config.z_size)).asnumpy()
+                          for n in chunks]).astype(np.float64)
     params = reference.gluon_params(model)
     rows = [numpy_log_weight(params, config, images[r // K].astype(np.float64), eps[r]) for r in range(len(eps))]
     log_w, bound = (np.array(v).reshape(len(images), K) for v in zip(*rows))
