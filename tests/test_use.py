@@ -287,3 +287,13 @@ def test_exported_model_runs_in_a_process_with_only_mxnet(run, tmp_path):
     for name, value in zip(("canvas", "mu", "log_sigma"), model(nd("x"), nd("eps"))):
         np.testing.assert_allclose(got[name], value.asnumpy(), rtol=1e-4, atol=1e-4)
     assert json.loads((run / "export" / "export.json").read_text())["config"]["num_steps"] == config.num_steps
+
+
+def test_models_without_attention_draw_without_windows(tmp_path):
+    model = make_model(tiny_config(attention=False))
+    draw_samples(model, str(tmp_path / "s"), num=2, scale=2)
+    draw_reconstructions(model, np.zeros((2, 1, 6, 5), np.float32), str(tmp_path / "r"), scale=2)
+    for path in (tmp_path / "s" / "sample-000.gif", tmp_path / "r" / "reconstruction-001.gif"):
+        _, gif = frames(path)
+        assert len(gif) == 4 and gif[0].shape == (12, 10, 3)
+        assert all((frame[..., 0] == frame[..., 1]).all() for frame in gif), "grey only: no window drawn"
