@@ -34,7 +34,7 @@ def build_parser():
         c = commands.add_parser(name, help=help, description=help)
         c.add_argument("run_dir", metavar="RUN_DIR", help="a training run, or a folder written by DRAW.save")
         default = "evaluate-SPLIT-kSAMPLES" if name == "evaluate" else name
-        c.add_argument("--out", help=f"output folder, replaced if it exists (default: RUN_DIR/{default})")
+        c.add_argument("--out", help=f"output folder; an earlier output folder there is replaced (default: RUN_DIR/{default})")
         c.add_argument("--seed", type=int, default=0, help="seed of the noise: same seed, same output")
         c.add_argument("--gpu", action="store_true", help="run on GPU 0 (needs the mxnet-cu112 build)")
         if pictures:

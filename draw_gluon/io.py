@@ -1,6 +1,5 @@
 """Atomic file writes: a reader sees the old file or the complete new one, never a part."""
 import contextlib
-import errno
 import fcntl
 import os
 import shutil
@@ -47,9 +46,11 @@ def atomic_dir(path, replace=True):
     """A temp folder next to ``path`` for the block to fill; renamed onto ``path`` on success.
 
     Every file in it is fsynced first. An existing folder at ``path`` is replaced only once the new
-    one is complete, or with ``replace=False`` refused (``FileExistsError``); on an exception the
-    temp folder is removed and ``path`` is untouched.
+    one is complete, and only if it holds output files alone (no subfolders, no model config or
+    parameters: never a run or a saved model); with ``replace=False`` it is refused
+    (``FileExistsError``). On an exception the temp folder is removed and ``path`` is untouched.
     """
+    _check_replaceable(path, replace)
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".partial-", dir=parent)
@@ -60,13 +61,26 @@ def atomic_dir(path, replace=True):
                 fsync(os.path.join(tmp, name))
         fsync(tmp)
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp's 0700 would make the result private
-        if os.path.exists(path) and not replace:
-            raise FileExistsError(errno.EEXIST, "exists already", path)
+        _check_replaceable(path, replace)
         _replace_dir(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     fsync(parent)
+
+
+KEEPERS = ("config.json", "model.params", "args.json")
+
+
+def _check_replaceable(path, replace):
+    if not os.path.exists(path):
+        return
+    if not replace:
+        raise FileExistsError(f"{path} exists already")
+    names = os.listdir(path) if os.path.isdir(path) else None
+    if names is None or any(n in KEEPERS or os.path.isdir(os.path.join(path, n)) for n in names):
+        raise FileExistsError(f"{path} exists and is not an output folder (it holds folders or a "
+                              "model); pick another output folder")
 
 
 def _replace_dir(new, path):

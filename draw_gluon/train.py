@@ -301,7 +301,7 @@ def open_run(args, config):
             atomic_write(os.path.join(tmp, "args.json"), (json.dumps(stored, indent=2) + "\n").encode())
             config.to_json(os.path.join(tmp, "config.json"))
     except OSError as err:  # including another process creating run_dir at the same moment
-        raise OSError(f"cannot create a run folder in --logdir {args.logdir} ({err.strerror}); "
+        raise OSError(f"cannot create a run folder in --logdir {args.logdir} ({err.strerror or err}); "
                       "choose a folder you can write to") from None
     return run_dir
 

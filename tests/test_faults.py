@@ -285,3 +285,15 @@ def test_training_images_of_another_shape_than_the_model_exit_2_before_writing(t
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert "dataset images are (1, 28, 28), the model expects (1, 20, 28)" in err
     assert not (tmp_path / "logs").exists()
+
+
+def test_outputs_never_replace_a_run_or_a_model(tmp_path, capsys):
+    model = make_model(tiny_config())
+    model.save(str(tmp_path / "model"))
+    assert cli(["sample", str(tmp_path / "model"), "--out", str(tmp_path / "model")]) == 2
+    assert "is not an output folder" in capsys.readouterr().err
+    assert sorted(os.listdir(tmp_path / "model")) == ["config.json", "model.params"]
+    assert cli(["sample", str(tmp_path / "model"), "--out", str(tmp_path)]) == 2
+    assert cli(["sample", str(tmp_path / "model")]) == 0  # and an earlier output is replaced
+    assert cli(["sample", str(tmp_path / "model"), "--num", "2"]) == 0
+    assert len(os.listdir(tmp_path / "model" / "sample")) == 4
