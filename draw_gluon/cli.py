@@ -21,7 +21,7 @@ from . import data, viz
 from .checkpoint import load_run
 from .evaluation import evaluate_nll
 from .export import export_model
-from .io import atomic_dir
+from .io import write_folder
 from .pictures import draw_latent_walks, draw_reconstructions, draw_samples
 from .train import ArgumentParser, check_gpus, positive_float, positive_int
 
@@ -91,12 +91,8 @@ def evaluate(model, args):
           f"({bound['bits_per_dim']:.4f} bits/dim); -log p(x) with K={args.samples}: "
           f"{nll['nats']:.2f} +- {nll['nats_se']:.2f} nats ({nll['bits_per_dim']:.4f} bits/dim)")
     title = f"KL per glimpse, {args.split} split, {result['num_images']} images"
-    with atomic_dir(args.out) as tmp:
-        with open(os.path.join(tmp, "evaluation.json"), "w") as f:
-            json.dump(result, f, indent=2)
-        with open(os.path.join(tmp, "kl_per_glimpse.png"), "wb") as f:
-            f.write(viz.kl_plot_png(result["kl_per_glimpse"], title))
-    return [os.path.join(args.out, name) for name in ("evaluation.json", "kl_per_glimpse.png")]
+    return write_folder(args.out, {"evaluation.json": json.dumps(result, indent=2).encode(),
+                                   "kl_per_glimpse.png": viz.kl_plot_png(result["kl_per_glimpse"], title)})
 
 
 COMMANDS = {

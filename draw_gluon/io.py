@@ -69,6 +69,16 @@ def atomic_dir(path, replace=True):
     fsync(parent)
 
 
+def write_folder(path, files):
+    """Write ``files`` ({name: bytes}) as the folder ``path``, atomically (see :func:`atomic_dir`);
+    returns the paths written."""
+    with atomic_dir(path) as tmp:
+        for name, data in files.items():
+            with open(os.path.join(tmp, name), "wb") as f:  # atomic_dir fsyncs them
+                f.write(data)
+    return [os.path.join(path, name) for name in files]
+
+
 KEEPERS = ("config.json", "model.params", "args.json")
 
 

@@ -4,14 +4,13 @@ Each function fills one output folder, which appears complete or not at all (an 
 same name is replaced only once the new one is written), and returns the paths it wrote. Noise comes
 from NumPy with ``seed``, so the same seed gives the same pictures on any device.
 """
-import os
 
 import mxnet as mx
 import numpy as np
 
 from . import viz
 from .data import check_images
-from .io import atomic_dir
+from .io import write_folder
 from .model import first_context
 
 
@@ -27,9 +26,16 @@ def draw_samples(model, out_dir, num=16, seed=0, scale=4, seconds=4.0):
     ``sample-000.gif``... (one each), ``T + 1`` frames from the blank canvas on.
     """
     z = mx.nd.array(noise(model.config, num, seed), ctx=first_context(model))
-    probs, write_windows = model.generate(num, z=z)
+    return _write_drawings(out_dir, "sample", *sample_frames(model, z, scale), seconds)
+
+
+def sample_frames(model, z, scale=4):
+    """Pictures of sampling from the noise ``z`` (n, T, Z): ``(frames, finished)``, every sample's
+    drawing as uint8 ``(n, T + 1, h, w, 3)`` (write window outlined, with attention) and the grid
+    of the finished samples (no window)."""
+    probs, write_windows = model.generate(len(z), z=z)
     windows = [] if write_windows is None else [(write_windows.asnumpy(), model.config.write_size, viz.WRITE_COLOUR)]
-    return _write_drawings(out_dir, "sample", probs.asnumpy(), windows, scale, seconds)
+    return _frames(probs.asnumpy(), windows, scale)
 
 
 def draw_reconstructions(model, images, out_dir, seed=0, scale=4, seconds=4.0):
@@ -46,7 +52,7 @@ def draw_reconstructions(model, images, out_dir, seed=0, scale=4, seconds=4.0):
     windows = [] if read_windows is None else [(read_windows.asnumpy(), config.read_size, viz.READ_COLOUR),
                                                  (write_windows.asnumpy(), config.write_size, viz.WRITE_COLOUR)]
     originals = viz.drawing_frames(np.asarray(images)[:, None], scale=scale)[0]
-    return _write_drawings(out_dir, "reconstruction", probs.asnumpy(), windows, scale, seconds,
+    return _write_drawings(out_dir, "reconstruction", *_frames(probs.asnumpy(), windows, scale), seconds,
                            extra={"originals.png": viz.png_bytes(originals)})
 
 
@@ -67,7 +73,7 @@ def draw_latent_walks(model, out_dir, num=8, frames=16, seed=0, scale=4, seconds
     forth_and_back = walk + walk[-2:0:-1]
     files = {"latent.gif": viz.gif_bytes(forth_and_back, seconds, hold=seconds / len(forth_and_back)),
              "latent.png": viz.png_bytes(table)}
-    return _write_files(out_dir, files)
+    return write_folder(out_dir, files)
 
 
 def slerp(a, b, s):
@@ -87,20 +93,15 @@ def slerp(a, b, s):
     return out.reshape((len(a), s.shape[1]) + a.shape[1:])
 
 
-def _write_drawings(out_dir, name, probs, windows, scale, seconds, extra=None):
-    """The final-canvas grid, the grid GIF and one GIF per image of ``probs`` (n, T + 1, C, H, W)."""
-    frames = viz.canvas_frames(probs, *zip(*windows), scale=scale)
+def _frames(probs, windows, scale):
+    """Each image's drawing with its ``(windows, N, colour)`` outlined, and the grid of final canvases."""
+    return viz.canvas_frames(probs, *zip(*windows), scale=scale), viz.drawing_frames(probs[:, -1:], scale=scale)[0]
+
+
+def _write_drawings(out_dir, name, frames, finished, seconds, extra=None):
+    """The finished grid, the grid GIF and one GIF per image of ``frames`` (n, T + 1, h, w, 3)."""
     files = dict(extra or {})
-    files[f"{name}s.png"] = viz.png_bytes(viz.drawing_frames(probs[:, -1:], scale=scale)[0])
+    files[f"{name}s.png"] = viz.png_bytes(finished)
     files["drawing.gif"] = viz.gif_bytes(viz.grid_frames(frames), seconds)
     files.update({f"{name}-{k:03d}.gif": viz.gif_bytes(list(f), seconds) for k, f in enumerate(frames)})
-    return _write_files(out_dir, files)
-
-
-def _write_files(out_dir, files):
-    with atomic_dir(out_dir) as tmp:
-        for filename, encoded in files.items():
-            with open(os.path.join(tmp, filename), "wb") as f:  # atomic_dir fsyncs them
-                f.write(encoded)
-    return [os.path.join(out_dir, filename) for filename in files]
-
+    return write_folder(out_dir, files)

@@ -19,7 +19,7 @@ from mxboard.proto.event_pb2 import Event, SessionLog
 from mxnet import autograd, gluon
 from tqdm import tqdm
 
-from . import checkpoint, data, viz
+from . import checkpoint, data, pictures, viz
 from .config import DRAWConfig
 from .io import atomic_dir, atomic_write, exclusive
 from .loss import DRAWLoss
@@ -309,11 +309,8 @@ def open_run(args, config):
 def log_pictures(model, z, writer, run_dir, seen):
     """Samples from fixed noise ``z``: a PNG grid of final canvases and a GIF of the drawing, into
     ``run_dir/pictures`` and the event file (TensorBoard animates the GIF)."""
-    config = model.config
-    probs, windows = model.generate(len(z), z=z)
-    boxes = ([windows.asnumpy()], [config.write_size], [viz.WRITE_COLOUR]) if config.attention else ()
-    frames = viz.drawing_frames(probs.asnumpy(), *boxes)
-    final = viz.drawing_frames(probs[:, -1:].asnumpy())[0]  # the finished samples, no window
+    drawings, final = pictures.sample_frames(model, z)
+    frames = viz.grid_frames(drawings)
     folder = os.path.join(run_dir, "pictures")
     os.makedirs(folder, exist_ok=True)
     for tag, encoded in (("samples", viz.png_bytes(final)), ("drawing", viz.gif_bytes(frames))):
