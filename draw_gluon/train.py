@@ -79,7 +79,7 @@ def build_parser():
     add("--lr_schedule", choices=LR_SCHEDULES, default="constant",
         help="gluoncv LRScheduler mode over the run; linear/poly/cosine decay to 0, "
              "step divides by 10 at 50%% and 75%% of the samples")
-    add("--clip", type=positive_float, default=10.0, help="clip the global gradient norm to this")
+    add("--clip", type=positive_float, default=10.0, help="clip the global norm of the mean gradient (of the batch-mean loss) to this")
     add("--max_nonfinite", type=positive_int, default=10,
         help="updates with a non-finite loss or gradient are skipped; stop after this many in a row")
     add("-t", "--num_train_samples", type=positive_int, default=1_000_000,
@@ -231,13 +231,18 @@ def make_trainer(model, args, num_devices):
     Gradients are all-reduced across devices by the kvstore and clipped before each update, so the
     kvstore must not apply the update itself.
     """
+    return gluon.Trainer(trainable(model), "adam", {"learning_rate": args.learning_rate,
+                                                     "lr_scheduler": lr_schedule(args)},
+                         kvstore="device" if num_devices > 1 else None, update_on_kvstore=False)
+
+
+def lr_schedule(args):
+    """gluoncv's ``LRScheduler`` for ``--lr_schedule`` over the run's ``-t`` samples."""
     steps = max(1, -(-args.num_train_samples // args.batch_size))
     # MXNet's optimizer counts updates from 1: offset 1 gives the first update the base rate, and
     # one iteration more than there are updates keeps the last one from running at rate 0.
-    schedule = LRScheduler(args.lr_schedule, base_lr=args.learning_rate, target_lr=0, niters=steps + 1,
-                           offset=1, step_iter=[steps // 2, 3 * steps // 4])
-    return gluon.Trainer(trainable(model), "adam", {"learning_rate": args.learning_rate, "lr_scheduler": schedule},
-                         kvstore="device" if num_devices > 1 else None, update_on_kvstore=False)
+    return LRScheduler(args.lr_schedule, base_lr=args.learning_rate, target_lr=0, niters=steps + 1,
+                       offset=1, step_iter=[steps // 2, 3 * steps // 4])
 
 
 Step = collections.namedtuple("Step", "loss L_x L_z grad_norm updated")
@@ -245,20 +250,22 @@ Step = collections.namedtuple("Step", "loss L_x L_z grad_norm updated")
 
 def train_step(model, loss_fn, trainer, xs, clip):
     """One update on the slices ``xs`` (one per device), skipped if the loss or a gradient is not
-    finite; returns a :class:`Step` (batch means of L, L^x, L^z, the gradient norm before
-    clipping, and whether the parameters were updated)."""
+    finite; returns a :class:`Step` (batch means of L, L^x, L^z, the norm of the mean gradient
+    before clipping it at ``clip``, and whether the parameters were updated)."""
     with autograd.record():
         terms = [bound_terms(model, loss_fn, x) for x in xs]
         losses = [L_x + L_z for L_x, L_z in terms]
     autograd.backward(losses)
     trainer.allreduce_grads()
     params = trainable(model)
-    norms = [gluon.utils.clip_global_norm([p.grad(x.context) for p in params], clip, check_isfinite=False)
-             for x in xs]
     n = sum(len(x) for x in xs)
+    # The gradients are of the batch's summed loss; the optimizer divides them by n. Clipping their
+    # norm at clip * n clips the mean gradient's norm at clip, whatever the batch size or devices.
+    norms = [gluon.utils.clip_global_norm([p.grad(x.context) for p in params], clip * n, check_isfinite=False)
+             for x in xs]
     L_x = sum(t[0].sum().asscalar() for t in terms) / n
     L_z = sum(t[1].sum().asscalar() for t in terms) / n
-    norm = norms[0].asscalar()
+    norm = norms[0].asscalar() / n
     finite = bool(np.isfinite([L_x, L_z, norm]).all())
     if finite:  # a skipped update leaves the parameters and Adam's moments as they were
         trainer.update(n)
@@ -383,6 +390,9 @@ def prepare(args, config, ctxs, dataset, run_dir):
     if restored:
         state.update(restored)
         batches.restore(state.pop("batches"))
+        # The stored optimizer brings the schedule of the -t it was saved under; a resume may
+        # change -t, and the decay must then stretch to the new total.
+        trainer.optimizer.lr_scheduler = lr_schedule(args)
     return model, trainer, batches, state
 
 
@@ -436,7 +446,8 @@ def _train_loop(args, ctxs, dataset, config, run_dir):
             if finished or seen // args.val_freq > previous // args.val_freq:
                 val = validate(model, dataset.splits["valid"][:args.num_val_samples], args.batch_size, z,
                                writer, run_dir, seen)
-                state["validation"].append(dict(samples=seen, **val))
+                state["validation"].append(dict(samples=seen, wall_time_s=state["wall_time_s"] + time.time() - started,
+                                                **val))
                 bar.write(f"{seen} samples: validation loss {val['loss']:.2f} nats")
             if finished or stop.requested or seen // args.checkpoint_freq > previous // args.checkpoint_freq:
                 state["wall_time_s"] += time.time() - started
