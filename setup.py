@@ -35,5 +35,6 @@ setup(
         "gpu": ["mxnet-cu112==1.9.1"],
         "test": ["pytest>=7"],
     },
-    entry_points={"console_scripts": ["draw-gluon=draw_gluon.cli:main", "draw-gluon-train=draw_gluon.train:main"]},
+    entry_points={"console_scripts": ["draw-gluon=draw_gluon.runtime:cli_main",
+                                      "draw-gluon-train=draw_gluon.runtime:train_main"]},
 )

@@ -1,7 +1,7 @@
 """Train DRAW on MNIST: ``python train_mnist.py --attention`` (``--help`` lists every flag)."""
 import sys
 
-from draw_gluon.train import main
+from draw_gluon.runtime import train_main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(train_main())

@@ -120,6 +120,3 @@ def main(argv=None):
     print("\n".join(paths))
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

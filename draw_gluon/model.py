@@ -146,9 +146,10 @@ class DRAW(_Decoding, HybridBlock):
 
     # ----------------------------------------------------------------- inputs
     def noise(self, batch_size, ctx=None):
-        """Standard normal noise ``(batch_size, T, Z)`` from MXNet's RNG."""
+        """Standard normal noise ``(batch_size, T, Z)`` from MXNet's RNG, on ``ctx`` (default: the
+        model's own device)."""
         return mx.nd.random.normal(shape=(batch_size, self.config.num_steps, self.config.z_size),
-                                   ctx=ctx or mx.current_context())
+                                   ctx=ctx or first_context(self))
 
     def _check_images(self, x):
         expected = (self.config.image_shape, (self.config.num_pixels,))
@@ -253,7 +254,8 @@ class DRAW(_Decoding, HybridBlock):
             return self._trace(*self._unroll(mx.nd, x, eps))
 
     def generate(self, n, z=None, ctx=None):
-        """Draw ``n`` unconditional samples with z_t ~ N(0, I) (section 2.3).
+        """Draw ``n`` unconditional samples with z_t ~ N(0, I) (section 2.3), on ``ctx`` (default:
+        the model's own device).
 
         Returns
         -------
