@@ -1,6 +1,7 @@
 """Datasets: the paper's binarized MNIST from .npz, .amat or a (local) download, checked against the
 published SHA-256 table; batches that resume exactly; dynamic binarisation."""
 import functools
+import hashlib
 import http.server
 import os
 import threading
@@ -8,13 +9,10 @@ import threading
 import numpy as np
 import pytest
 
-from conftest import SHARED_DATA
+from conftest import paper_data_dir
 from draw_gluon import data
 
-# The published table of ../shared/data/README.md, read by the test rather than copied from the code.
-with open(os.path.join(os.path.dirname(SHARED_DATA), "README.md")) as f:
-    PUBLISHED = {line.split("|")[1].strip(): line.split("|")[3].strip()
-                 for line in f if line.startswith("| t") or line.startswith("| v")}
+SYNTHETIC_SPLITS = ("valid", "test")
 
 
 def write_amat(path, flat):
@@ -25,12 +23,22 @@ def write_amat(path, flat):
     path.write_bytes(text.tobytes())
 
 
+def sha256(flat):
+    return hashlib.sha256(np.ascontiguousarray(flat, dtype=np.uint8).tobytes()).hexdigest()
+
+
 @pytest.fixture(scope="module")
-def amat_dir(tmp_path_factory):
+def synthetic():
+    """Random binary splits of the real sizes (not MNIST: their hashes are not the published ones)."""
+    rng = np.random.RandomState(0)
+    return {s: (rng.random_sample((data.COUNTS[s], 784)) < 0.13).astype(np.uint8) for s in SYNTHETIC_SPLITS}
+
+
+@pytest.fixture(scope="module")
+def amat_dir(tmp_path_factory, synthetic):
     folder = tmp_path_factory.mktemp("amat")
-    with np.load(SHARED_DATA) as f:
-        for split in data.SPLITS:
-            write_amat(folder / f"binarized_mnist_{split}.amat", np.unpackbits(f[split], axis=1)[:, :784])
+    for split, flat in synthetic.items():
+        write_amat(folder / f"binarized_mnist_{split}.amat", flat)
     return folder
 
 
@@ -53,29 +61,47 @@ def server(amat_dir):
     httpd.shutdown()
 
 
-def test_published_hashes_match_the_code_table():
-    assert PUBLISHED == data.SHA256
-
-
-def test_download_once_into_cache_and_check_hashes(server, tmp_path, capsys):
+def test_download_once_into_cache_and_check_hashes(server, synthetic, tmp_path, capsys):
     url, requests = server
     cache = tmp_path / "cache"
-    images, hashes = data.binarized_mnist(cache_dir=str(cache), url=url)
-    assert hashes == PUBLISHED
+    images, hashes = data.binarized_mnist(cache_dir=str(cache), url=url, splits=SYNTHETIC_SPLITS)
+    assert hashes == {s: sha256(flat) for s, flat in synthetic.items()}
+    for split, flat in synthetic.items():
+        assert images[split].shape == (len(flat), 1, 28, 28) and images[split].dtype == np.float32
+        np.testing.assert_array_equal(images[split].reshape(len(flat), -1), flat)
+    assert sorted(os.listdir(cache)) == [f"binarized_mnist_{s}.amat" for s in sorted(SYNTHETIC_SPLITS)]
+    assert len(requests) == 2
+    assert capsys.readouterr().err.count("not the published") == 2, "random bits must be flagged as not the paper's"
+    data.binarized_mnist(cache_dir=str(cache), url=url, splits=SYNTHETIC_SPLITS)
+    assert len(requests) == 2, "the cached files must be reused"
+
+
+def test_npz_and_amat_in_data_dir_give_the_same_images(amat_dir, synthetic, tmp_path):
+    packed = {s: np.packbits(flat, axis=1) for s, flat in synthetic.items()}  # the shared layout
+    np.savez_compressed(tmp_path / "binarized_mnist.npz", **packed)
+    from_amat, _ = data.binarized_mnist(data_dir=str(amat_dir), cache_dir=str(tmp_path), splits=SYNTHETIC_SPLITS)
+    from_npz, _ = data.binarized_mnist(data_dir=str(tmp_path), splits=SYNTHETIC_SPLITS)
+    for split in SYNTHETIC_SPLITS:
+        np.testing.assert_array_equal(from_amat[split], from_npz[split])
+
+
+def test_paper_data_has_the_published_hashes(capsys):
+    folder = paper_data_dir()
+    images, hashes = data.binarized_mnist(data_dir=folder)
+    with np.load(os.path.join(folder, "binarized_mnist.npz")) as f:  # hashed here, not by the loader
+        expected = {s: sha256(np.unpackbits(f[s], axis=1)[:, :784]) for s in data.SPLITS}
+    assert hashes == expected == data.SHA256
     assert {s: len(v) for s, v in images.items()} == {"train": 50000, "valid": 10000, "test": 10000}
-    assert images["test"].shape[1:] == (1, 28, 28) and images["test"].dtype == np.float32
-    assert abs(images["train"].mean() - 0.1306) < 1e-4  # the shared README's mean pixel value
-    assert sorted(os.listdir(cache)) == [f"binarized_mnist_{s}.amat" for s in ("test", "train", "valid")]
-    assert len(requests) == 3
-    data.binarized_mnist(cache_dir=str(cache), url=url)
-    assert len(requests) == 3, "the cached files must be reused"
+    means = {s: round(float(v.mean()), 4) for s, v in images.items()}
+    assert means == {"train": 0.1306, "valid": 0.1311, "test": 0.1325}  # the data README's means
     assert "WARNING" not in capsys.readouterr().err
 
 
-def test_npz_and_amat_in_data_dir_give_the_same_images(amat_dir, tmp_path):
-    from_amat, _ = data.binarized_mnist(data_dir=str(amat_dir), cache_dir=str(tmp_path), splits=("valid",))
-    from_npz, _ = data.binarized_mnist(data_dir=os.path.dirname(SHARED_DATA), splits=("valid",))
-    np.testing.assert_array_equal(from_amat["valid"], from_npz["valid"])
+def test_published_table_matches_the_code_table():
+    with open(os.path.join(paper_data_dir("README.md"), "README.md")) as f:
+        published = {line.split("|")[1].strip(): line.split("|")[3].strip()
+                     for line in f if line.startswith("| t") or line.startswith("| v")}
+    assert published == data.SHA256
 
 
 def test_offline_with_empty_cache_says_where_to_put_the_files(tmp_path):
@@ -120,7 +146,7 @@ def test_truncated_split_is_rejected_and_altered_split_warned(capsys):
     with pytest.raises(data.DataError, match=r"has shape \(9999, 784\), expected \(10000, 784\)"):
         data.check_split(flat, "test")
     digest = data.check_split(np.zeros((10000, 784), dtype=np.uint8), "test")
-    assert digest != PUBLISHED["test"]
+    assert digest == sha256(np.zeros((10000, 784), dtype=np.uint8)) != data.SHA256["test"]
     assert "WARNING: binarized MNIST test split has SHA-256" in capsys.readouterr().err
 
 
