@@ -16,8 +16,9 @@ $(VENV)/.installed: setup.py constraints.txt
 install: $(VENV)/.installed
 
 demo: $(VENV)/.installed
-	$(PY) train_mnist.py --dataset mnist5k --attention --num_train_samples 20000 --val_freq 5000 \
-		--num_val_samples 500 --num_steps 16 --num_recurrent_units 128 --latent_dim 20
+	$(PY) train_mnist.py --dataset mnist5k --attention --num_train_samples 60000 --val_freq 20000 \
+		--num_val_samples 500 --num_steps 16 --num_recurrent_units 128 --latent_dim 20 --read_size 5 \
+		--learning_rate 3e-3
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q tests

@@ -21,8 +21,12 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from draw_gluon import DRAW, DRAWConfig, DRAWLoss, viz  # noqa: E402  (first: it sets MXNet's defaults)
+from draw_gluon.runtime import cpu_defaults  # noqa: E402
+
+cpu_defaults()  # before MXNet loads, as train_mnist.py does
+
 import mxnet as mx  # noqa: E402
+from draw_gluon import DRAW, DRAWConfig, DRAWLoss, viz  # noqa: E402
 from draw_gluon.io import atomic_write  # noqa: E402
 from draw_gluon.train import make_trainer, train_step  # noqa: E402
 

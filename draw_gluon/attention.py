@@ -9,9 +9,38 @@ Every read and write block returns a tuple: ``(output,)`` without attention, and
 ``(output, window)`` with it, where ``window`` is ``(batch, 5)`` holding ``WINDOW_FIELDS``.
 Images travel flat, ``(batch, C * H * W)``; all channels share one set of filters.
 """
+import math
+
+import mxnet as mx
 from mxnet.gluon import HybridBlock, nn
 
 WINDOW_FIELDS = ("gX", "gY", "sigma2", "delta", "gamma")
+
+
+@mx.init.register
+class WindowBias(mx.init.Initializer):
+    """Initial bias of eq 21's linear layer: a window that tiles the whole image.
+
+    With a zero bias the window starts with delta~ = 1 and sigma = 1: a 2x2 read then samples four
+    corner pixels (always blank in MNIST), and a 5x5 write paints 25 dots a stride apart, which
+    cannot clear the background of a zero canvas. This bias starts the grid centred with a stride of
+    ``max(H, W) / N`` and sigma half of it, so the N x N filters together cover the image smoothly,
+    and the write's ``gamma`` at ``N^2 / (H W)``, so that a patch value of ``v`` adds about ``v`` to the
+    logits it covers rather than ``v`` spread thin over them (eqs 25-26 normalise each filter).
+    Measured in docs/learning.md: 23 nats better after 60,000 images. Extra outputs (the write's
+    patch) start at zero. Everything stays learned; this only moves the starting point.
+    """
+
+    def __init__(self, N, height, width, write):
+        super().__init__(N=N, height=height, width=width, write=write)
+        stride = max(height, width) / N
+        delta_tilde = stride * (N - 1) / (max(height, width) - 1) if N > 1 else 1.0  # inverse of eq 24
+        log_gamma = math.log(N * N / (height * width)) if write else 0.0
+        self.window = [0.0, 0.0, 2 * math.log(stride / 2), math.log(delta_tilde), log_gamma]
+
+    def _init_weight(self, name, arr):
+        arr[:] = 0
+        arr[:5] = mx.nd.array(self.window, dtype=arr.dtype)
 
 
 def window_params(F, raw, height, width, N):
@@ -74,7 +103,8 @@ class _Attention(HybridBlock):
         self.image_shape = tuple(image_shape)
         self._dtype = "float32"
         with self.name_scope():
-            self.linear = nn.Dense(5 + extra, flatten=False)
+            self.linear = nn.Dense(5 + extra, flatten=False,
+                                   bias_initializer=WindowBias(N, *self.image_shape[1:], write=extra > 0))
 
     def cast(self, dtype):
         self._dtype = dtype  # the filterbanks' pixel grids are built in the parameters' dtype
