@@ -11,6 +11,7 @@ import pytest
 
 from conftest import paper_data_dir
 from draw_gluon import data
+from draw_gluon.data import binarized_mnist, mnist
 
 SYNTHETIC_SPLITS = ("valid", "test")
 
@@ -31,7 +32,7 @@ def sha256(flat):
 def synthetic():
     """Random binary splits of the real sizes (not MNIST: their hashes are not the published ones)."""
     rng = np.random.RandomState(0)
-    return {s: (rng.random_sample((data.COUNTS[s], 784)) < 0.13).astype(np.uint8) for s in SYNTHETIC_SPLITS}
+    return {s: (rng.random_sample((binarized_mnist.COUNTS[s], 784)) < 0.13).astype(np.uint8) for s in SYNTHETIC_SPLITS}
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +65,7 @@ def server(amat_dir):
 def test_download_once_into_cache_and_check_hashes(server, synthetic, tmp_path, capsys):
     url, requests = server
     cache = tmp_path / "cache"
-    images, hashes = data.binarized_mnist(cache_dir=str(cache), url=url, splits=SYNTHETIC_SPLITS)
+    images, hashes = binarized_mnist.read(cache_dir=str(cache), url=url, splits=SYNTHETIC_SPLITS)
     assert hashes == {s: sha256(flat) for s, flat in synthetic.items()}
     for split, flat in synthetic.items():
         assert images[split].shape == (len(flat), 1, 28, 28) and images[split].dtype == np.float32
@@ -72,25 +73,25 @@ def test_download_once_into_cache_and_check_hashes(server, synthetic, tmp_path, 
     assert sorted(os.listdir(cache)) == [f"binarized_mnist_{s}.amat" for s in sorted(SYNTHETIC_SPLITS)]
     assert len(requests) == 2
     assert capsys.readouterr().err.count("not the published") == 2, "random bits must be flagged as not the paper's"
-    data.binarized_mnist(cache_dir=str(cache), url=url, splits=SYNTHETIC_SPLITS)
+    binarized_mnist.read(cache_dir=str(cache), url=url, splits=SYNTHETIC_SPLITS)
     assert len(requests) == 2, "the cached files must be reused"
 
 
 def test_npz_and_amat_in_data_dir_give_the_same_images(amat_dir, synthetic, tmp_path):
     packed = {s: np.packbits(flat, axis=1) for s, flat in synthetic.items()}  # the shared layout
     np.savez_compressed(tmp_path / "binarized_mnist.npz", **packed)
-    from_amat, _ = data.binarized_mnist(data_dir=str(amat_dir), cache_dir=str(tmp_path), splits=SYNTHETIC_SPLITS)
-    from_npz, _ = data.binarized_mnist(data_dir=str(tmp_path), splits=SYNTHETIC_SPLITS)
+    from_amat, _ = binarized_mnist.read(data_dir=str(amat_dir), cache_dir=str(tmp_path), splits=SYNTHETIC_SPLITS)
+    from_npz, _ = binarized_mnist.read(data_dir=str(tmp_path), splits=SYNTHETIC_SPLITS)
     for split in SYNTHETIC_SPLITS:
         np.testing.assert_array_equal(from_amat[split], from_npz[split])
 
 
 def test_paper_data_has_the_published_hashes(capsys):
     folder = paper_data_dir()
-    images, hashes = data.binarized_mnist(data_dir=folder)
+    images, hashes = binarized_mnist.read(data_dir=folder)
     with np.load(os.path.join(folder, "binarized_mnist.npz")) as f:  # hashed here, not by the loader
         expected = {s: sha256(np.unpackbits(f[s], axis=1)[:, :784]) for s in data.SPLITS}
-    assert hashes == expected == data.SHA256
+    assert hashes == expected == binarized_mnist.SHA256
     assert {s: len(v) for s, v in images.items()} == {"train": 50000, "valid": 10000, "test": 10000}
     means = {s: round(float(v.mean()), 4) for s, v in images.items()}
     assert means == {"train": 0.1306, "valid": 0.1311, "test": 0.1325}  # the data README's means
@@ -101,12 +102,12 @@ def test_published_table_matches_the_code_table():
     with open(os.path.join(paper_data_dir("README.md"), "README.md")) as f:
         published = {line.split("|")[1].strip(): line.split("|")[3].strip()
                      for line in f if line.startswith("| t") or line.startswith("| v")}
-    assert published == data.SHA256
+    assert published == binarized_mnist.SHA256
 
 
 def test_offline_with_empty_cache_says_where_to_put_the_files(tmp_path):
     with pytest.raises(data.DataError, match="put binarized_mnist_train.amat .* in --data-dir"):
-        data.binarized_mnist(cache_dir=str(tmp_path), url="http://127.0.0.1:9/{split}.amat")
+        binarized_mnist.read(cache_dir=str(tmp_path), url="http://127.0.0.1:9/{split}.amat")
     assert os.listdir(tmp_path) == [], "nothing half-downloaded may stay behind"
 
 
@@ -138,15 +139,15 @@ def test_bad_amat_line_is_named(tmp_path, line, problem):
     path = tmp_path / "bad.amat"
     path.write_bytes(good + b"\n" + line.strip() + b"\n" + good + b"\n")
     with pytest.raises(data.DataError, match=f"line 2 {problem}"):
-        data.read_amat(str(path))
+        binarized_mnist.read_amat(str(path))
 
 
 def test_truncated_split_is_rejected_and_altered_split_warned(capsys):
     flat = np.zeros((9999, 784), dtype=np.uint8)
     with pytest.raises(data.DataError, match=r"has shape \(9999, 784\), expected \(10000, 784\)"):
-        data.check_split(flat, "test")
-    digest = data.check_split(np.zeros((10000, 784), dtype=np.uint8), "test")
-    assert digest == sha256(np.zeros((10000, 784), dtype=np.uint8)) != data.SHA256["test"]
+        binarized_mnist.check_split(flat, "test")
+    digest = binarized_mnist.check_split(np.zeros((10000, 784), dtype=np.uint8), "test")
+    assert digest == sha256(np.zeros((10000, 784), dtype=np.uint8)) != binarized_mnist.SHA256["test"]
     assert "WARNING: binarized MNIST test split has SHA-256" in capsys.readouterr().err
 
 
@@ -173,7 +174,7 @@ def test_dynamic_binarisation_samples_each_pixel_with_its_grey_level():
 
 
 def test_mnist5k_is_real_digits_split_4000_500_500():
-    splits = data.mnist5k()
+    splits = mnist.mnist5k()
     assert [len(splits[s]) for s in data.SPLITS] == [4000, 500, 500]
     assert set(np.unique(splits["train"])) == {0.0, 1.0}
     assert 0.08 < splits["train"].mean() < 0.2  # ink covers about an eighth of an MNIST digit
@@ -187,7 +188,7 @@ def test_mnist5k_is_real_digits_split_4000_500_500():
 def test_mnist_offline_error_names_the_fix(tmp_path, monkeypatch):
     monkeypatch.setenv("MXNET_GLUON_REPO", "http://127.0.0.1:9/")
     with pytest.raises(data.DataError, match="copy the four MNIST .gz files"):
-        data.mnist(str(tmp_path))
+        mnist.mnist(str(tmp_path))
 
 
 def test_unknown_dataset():

@@ -16,6 +16,7 @@ import pytest
 
 from conftest import TINY, events, make_model, scalar_steps, start, stderr_of, tiny_config, wait_for_checkpoint
 from draw_gluon import DRAW, DRAWLoss, checkpoint, data, evaluate_nll
+from draw_gluon.data import mnist
 from draw_gluon.cli import main as cli
 from draw_gluon.train import main, make_trainer, parse_args, train_step
 
@@ -114,7 +115,7 @@ def test_a_non_finite_batch_skips_the_update():
     args = parse_args(TINY)
     model = make_model(tiny_config(image_shape=(1, 28, 28)))
     trainer = make_trainer(model, args, 1)
-    x = mx.nd.array(data.mnist5k()["train"][:8])
+    x = mx.nd.array(mnist.mnist5k()["train"][:8])
     assert train_step(model, DRAWLoss(), trainer, [x], 10.0).updated
     before = {k: p.data().asnumpy() for k, p in model.collect_params().items()}
     x[0, 0, 3, 3] = np.nan
@@ -264,7 +265,7 @@ def test_commands_reject_a_config_edited_into_nonsense_or_a_mismatched_dataset(t
 ])
 def test_bad_images_are_named_before_any_work(change, message):
     model = make_model(tiny_config(image_shape=(1, 28, 28)))
-    images = change(data.mnist5k()["test"][:4])
+    images = change(mnist.mnist5k()["test"][:4])
     with pytest.raises(data.DataError, match=re.escape(message)):
         evaluate_nll(model, images, progress=False)
     with pytest.raises(data.DataError, match=re.escape(message)):

@@ -10,7 +10,8 @@ from mxnet import gluon
 from PIL import Image
 
 from conftest import TINY, events, paper_data_dir
-from draw_gluon import checkpoint, data
+from draw_gluon import checkpoint
+from draw_gluon.data import binarized_mnist, mnist
 from draw_gluon import DRAW, DRAWLoss
 from draw_gluon.train import config_from_args, main, make_trainer, parse_args, train, train_step
 
@@ -37,7 +38,7 @@ def test_short_training_on_real_digits_lowers_the_loss(paper_data_run):
     assert [v["samples"] for v in metrics["validation"]] == [1024, 2048, 3072]
     assert last < 0.5 * first, (first, last)
     assert metrics["test"]["loss"] == pytest.approx(metrics["test"]["L_x"] + metrics["test"]["L_z"])
-    assert metrics["data_sha256"] == data.SHA256
+    assert metrics["data_sha256"] == binarized_mnist.SHA256
     assert 0 <= metrics["data_wait_share"] < 0.5 and metrics["samples_per_s"] > 0
 
 
@@ -104,7 +105,7 @@ def test_resume_with_a_larger_budget_stretches_the_decaying_schedule(tmp_path):
 
 def test_two_devices_update_exactly_like_one():
     args = parse_args(TINY + ["--attention", "-ar", "2", "-aw", "3", "--clip", "1"])
-    x = data.mnist5k()["train"][:63]  # an odd batch: the devices get 32 and 31 images
+    x = mnist.mnist5k()["train"][:63]  # an odd batch: the devices get 32 and 31 images
     results = []
     for ctxs in ([mx.cpu(0)], [mx.cpu(0), mx.cpu(1)]):
         mx.random.seed(0)

@@ -1,0 +1,28 @@
+"""Datasets by name: ``load(name, data_dir=None, ...)`` returns a :class:`Dataset`.
+
+One module per dataset family registers its loaders in :data:`REGISTRY`; a new dataset is a module
+and a line here. Every split is checked (:func:`check_images`) before anyone trains on it.
+"""
+from . import binarized_mnist, mnist
+from .common import SPLITS, Batches, DataError, Dataset, binarize_batch, check_images, download
+
+__all__ = ["load", "REGISTRY", "DATASETS", "SPLITS", "Dataset", "DataError", "Batches", "binarize_batch",
+           "check_images", "download"]
+
+# name -> loader(data_dir=None, binarize="dynamic") -> Dataset
+REGISTRY = {
+    "binarized_mnist": binarized_mnist.load,
+    "mnist": mnist.load_mnist,
+    "mnist5k": mnist.load_mnist5k,
+}
+DATASETS = tuple(REGISTRY)
+
+
+def load(name, data_dir=None, binarize="dynamic"):
+    """Load a dataset by name (one of :data:`DATASETS`) as a :class:`Dataset`; every split checked."""
+    if name not in REGISTRY:
+        raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    dataset = REGISTRY[name](data_dir=data_dir, binarize=binarize)
+    for split, images in dataset.splits.items():
+        check_images(images, f"the {name} {split} split")
+    return dataset
