@@ -1,0 +1,106 @@
+"""The paper-scale training runs that go on across sessions (issue 13): resume, and snapshot into git.
+
+    python benchmarks/long_run.py resume NAME --data-dir DIR   # restart it in the background, niced
+    python benchmarks/long_run.py snapshot NAME                # newest checkpoint -> runs/NAME/
+
+A run's committed state is ``runs/NAME/``: ``args.json`` (its flags), ``checkpoint/`` (one checkpoint
+of the training loop: parameters, Adam's state, data order and RNG) and ``curve.csv`` (images seen,
+training wall time, validation bound and its terms). ``resume`` rebuilds ``results/longrun-NAME`` from
+it when that folder is missing (a new machine) and continues with ``train_mnist.py --resume``.
+"""
+import argparse
+import csv
+import io
+import os
+import shutil
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from draw_gluon import checkpoint  # noqa: E402
+from draw_gluon.io import atomic_dir, atomic_write  # noqa: E402
+
+# Each run's flags: how it started, and (the resumable ones: -t -f -v --checkpoint_freq) how it goes on.
+STARTS = {
+    "mnist-attention": ["--attention", "-r", "2e-3", "--lr_schedule", "cosine", "-t", "15000000",
+                        "-f", "100000", "-v", "10000", "--checkpoint_freq", "25000"],
+}
+
+
+def folders(name):
+    return os.path.join(ROOT, "runs", name), os.path.join(ROOT, "results", f"longrun-{name}")
+
+
+def rebuild(name):
+    """``results/longrun-NAME`` from the committed ``runs/NAME`` (nothing to do if it exists)."""
+    committed, run_dir = folders(name)
+    if os.path.isdir(run_dir) or not os.path.isdir(os.path.join(committed, "checkpoint")):
+        return
+    state = checkpoint.verify(os.path.join(committed, "checkpoint"))
+    with atomic_dir(run_dir, replace=False) as tmp:
+        shutil.copy(os.path.join(committed, "args.json"), tmp)
+        shutil.copy(os.path.join(committed, "checkpoint", "config.json"), tmp)
+        shutil.copytree(os.path.join(committed, "checkpoint"),
+                        os.path.join(tmp, "checkpoints", f"{state['samples_seen']:010d}"))
+
+
+def resume(name, data_dir):
+    rebuild(name)
+    _, run_dir = folders(name)
+    # The run's own flags again: train_mnist.py accepts them unchanged on --resume, and takes the
+    # resumable ones (-t, -f, -v, --checkpoint_freq) from here, so editing STARTS adjusts those.
+    where = ["--resume", run_dir] if os.path.isdir(run_dir) else [
+        "--logdir", os.path.dirname(run_dir), "--run_name", os.path.basename(run_dir)]
+    log = open(os.path.join(ROOT, "results", f"longrun-{name}.log"), "a")
+    process = subprocess.Popen(["nice", "-n", "19", sys.executable, os.path.join(ROOT, "train_mnist.py")] + where +
+                               STARTS[name] + ["--data-dir", data_dir], stdout=log, stderr=log,
+                               start_new_session=True)
+    print(f"{name}: training in the background, pid {process.pid}, log {log.name}")
+
+
+def snapshot(name):
+    committed, run_dir = folders(name)
+    path, state = checkpoint.usable(run_dir)
+    if path is None:
+        sys.exit(f"error: {run_dir} has no usable checkpoint yet; let it train past --checkpoint_freq")
+    os.makedirs(committed, exist_ok=True)
+    target = os.path.join(committed, "checkpoint")
+    for leftover in (target + ".new", target + ".old"):  # from a snapshot that was killed
+        shutil.rmtree(leftover, ignore_errors=True)
+    shutil.copytree(path, target + ".new")
+    if os.path.isdir(target):
+        os.rename(target, target + ".old")
+    os.rename(target + ".new", target)
+    shutil.rmtree(target + ".old", ignore_errors=True)
+    shutil.copy(os.path.join(run_dir, "args.json"), committed)
+    rows = io.StringIO()
+    fields = ["samples", "wall_time_s", "loss", "L_x", "L_z"]
+    writer = csv.DictWriter(rows, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}
+                     for row in state["validation"])
+    atomic_write(os.path.join(committed, "curve.csv"), rows.getvalue().encode())
+    last = (f"last validation bound {state['validation'][-1]['loss']:.2f} nats" if state["validation"]
+            else "no validation yet")
+    print(f"{name}: checkpoint of {state['samples_seen']:,} images -> {committed}; {last}")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("command", choices=("resume", "snapshot"))
+    p.add_argument("name", choices=sorted(STARTS))
+    p.add_argument("--data-dir", default=os.environ.get("DRAW_DATA_DIR"),
+                   help="folder of binarized_mnist.npz, for resume (default: $DRAW_DATA_DIR)")
+    args = p.parse_args()
+    if args.command == "resume":
+        if not args.data_dir:
+            p.error("resume needs --data-dir (or $DRAW_DATA_DIR): the folder of binarized_mnist.npz")
+        resume(args.name, args.data_dir)
+    else:
+        snapshot(args.name)
+
+
+if __name__ == "__main__":
+    main()
