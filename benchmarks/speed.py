@@ -26,9 +26,9 @@ from draw_gluon.runtime import cpu_defaults  # noqa: E402
 cpu_defaults()  # before MXNet loads, as train_mnist.py does
 
 import mxnet as mx  # noqa: E402
-from draw_gluon import DRAW, DRAWConfig, DRAWLoss, viz  # noqa: E402
+from draw_gluon import DRAW, DRAWConfig, viz  # noqa: E402
 from draw_gluon.io import atomic_write  # noqa: E402
-from draw_gluon.train import make_trainer, train_step  # noqa: E402
+from draw_gluon.train import VariationalBound, make_trainer, train_step  # noqa: E402
 
 BATCH = 128
 CONFIGS = {
@@ -105,9 +105,9 @@ def training_setup(config, hybridize=True):
         model.hybridize(static_alloc=True, static_shape=True)
     options = argparse.Namespace(num_train_samples=10 ** 6, batch_size=BATCH, lr_schedule="constant",
                                  learning_rate=1e-3)
-    trainer, loss_fn = make_trainer(model, options, 1), DRAWLoss()
+    trainer, objective = make_trainer(model, options, 1), VariationalBound(config, seed=0)
     x = (mx.nd.random.uniform(shape=(BATCH,) + config.image_shape) > 0.5).astype("float32")
-    return model, x, lambda: train_step(model, loss_fn, trainer, [x], 10.0)
+    return model, x, lambda: train_step(model, objective, trainer, [(x, None)], 10.0)
 
 
 def training_speed(config, hybridize, repeats, after_validation=False):

@@ -9,11 +9,12 @@ import importlib
 # public name -> module that defines it
 _EXPORTS = {
     "DRAW": "model", "Generator": "model", "Trace": "model",
-    "DRAWConfig": "config",
+    "DRAWConfig": "config", "ClassifierConfig": "config",
+    "Classifier": "classifier",
     "DRAWLoss": "loss", "kl_per_step": "loss", "reconstruction_nll": "loss",
     "SelectiveRead": "attention", "SelectiveWrite": "attention", "BasicRead": "attention",
-    "BasicWrite": "attention", "WINDOW_FIELDS": "attention",
-    "load_run": "checkpoint",
+    "BasicWrite": "attention", "Glimpse": "attention", "WINDOW_FIELDS": "attention",
+    "load_run": "checkpoint", "load_model": "checkpoint",
     "evaluate_nll": "evaluation",
     "export_model": "export",
     "draw_samples": "pictures", "draw_reconstructions": "pictures", "draw_latent_walks": "pictures",

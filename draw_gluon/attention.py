@@ -120,7 +120,24 @@ class _Attention(HybridBlock):
         return F_X, F_Y, gamma, F.concat(*window, dim=1), out
 
 
-class SelectiveRead(_Attention):
+class Glimpse(_Attention):
+    """Read the image alone through an ``N x N`` grid placed by ``h``: ``gamma F_Y x F_X^T`` (eq 27
+    without the error image), for the read-only classifier of section 4.1."""
+
+    @property
+    def size(self):
+        return self.image_shape[0] * self.N ** 2
+
+    def hybrid_forward(self, F, x, h):
+        return self._read(F, x, h, self.image_shape[0])
+
+    def _read(self, F, images, h, channels):
+        F_X, F_Y, gamma, window, _ = self._window(F, h)
+        glimpse = filter_image(F, images, F_X, F_Y, channels, *self.image_shape[1:], self.N)
+        return F.broadcast_mul(gamma, glimpse), window
+
+
+class SelectiveRead(Glimpse):
     """Read with an ``N x N`` attention grid: ``gamma [F_Y x F_X^T, F_Y x_hat F_X^T]`` (eq 27)."""
 
     @property
@@ -128,10 +145,7 @@ class SelectiveRead(_Attention):
         return 2 * self.image_shape[0] * self.N ** 2
 
     def hybrid_forward(self, F, x, x_hat, h_dec):
-        F_X, F_Y, gamma, window, _ = self._window(F, h_dec)
-        glimpse = filter_image(F, F.concat(x, x_hat, dim=1), F_X, F_Y, 2 * self.image_shape[0],
-                               *self.image_shape[1:], self.N)
-        return F.broadcast_mul(gamma, glimpse), window
+        return self._read(F, F.concat(x, x_hat, dim=1), h_dec, 2 * self.image_shape[0])
 
 
 class SelectiveWrite(_Attention):

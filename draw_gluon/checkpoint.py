@@ -1,7 +1,7 @@
 """Checkpoints of a training run, each a complete folder or nothing.
 
 ``RUN_DIR/checkpoints/<samples seen, 10 digits>/`` holds ``config.json`` and ``model.params`` (so
-``DRAW.load`` reads it), ``trainer.states`` (the optimizer, its moments and update count) and
+:func:`load_model` reads it), ``trainer.states`` (the optimizer, its moments and update count) and
 ``state.json`` (samples seen, data order and RNG state, validation history, and the SHA-256 of the
 two binary files). A checkpoint is written into a hidden temp folder, fsynced and renamed; older ones
 are deleted only after that. A checkpoint damaged later (say, truncated by a failing disk) fails its
@@ -14,9 +14,12 @@ import os
 import shutil
 import sys
 
-from .config import DRAWConfig
+from .classifier import Classifier
+from .config import read_config
 from .io import atomic_dir, atomic_write
 from .model import DRAW
+
+MODELS = (DRAW, Classifier)
 
 KEEP = 2
 BINARIES = ("model.params", "trainer.states")
@@ -65,7 +68,7 @@ def verify(path):
     try:
         with open(os.path.join(path, "state.json")) as f:
             state = json.load(f)
-        DRAWConfig.from_json(os.path.join(path, "config.json"))
+        read_config(os.path.join(path, "config.json"))
         for name, digest in state.pop("files").items():
             if _sha256(os.path.join(path, name)) != digest:
                 raise CheckpointError(f"{name} does not match the hash written with it")
@@ -105,7 +108,7 @@ def restore(run_dir, model, trainer, ctx):
         if had_any:
             raise CheckpointError(f"every checkpoint of {run_dir} is damaged; start a new run")
         return None
-    stored = DRAWConfig.from_json(os.path.join(path, "config.json"))
+    stored = read_config(os.path.join(path, "config.json"))
     if stored != model.config:
         raise CheckpointError(f"checkpoint {path} was written by a different model ({stored}); "
                               "resume it with the flags it was trained with")
@@ -114,15 +117,24 @@ def restore(run_dir, model, trainer, ctx):
     return state
 
 
+def load_model(directory, ctx=None):
+    """The model saved in ``directory`` by ``save``: a :class:`DRAW` or a :class:`Classifier`, as its
+    ``config.json`` says."""
+    config = read_config(os.path.join(directory, "config.json"))
+    model_class = next(m for m in MODELS if m.config_class is type(config))
+    return model_class.load(directory, ctx)
+
+
 def load_run(run_dir, ctx=None):
-    """The trained DRAW of a run folder: its final parameters, else its newest usable checkpoint's."""
+    """The trained model of a run folder (a :class:`DRAW`, or a :class:`Classifier` for a classification
+    run): its final parameters, else its newest usable checkpoint's."""
     if os.path.isfile(os.path.join(run_dir, "model.params")):
-        return DRAW.load(run_dir, ctx)
+        return load_model(run_dir, ctx)
     path, _ = usable(run_dir)
     if path is None:
         raise FileNotFoundError(f"{run_dir} holds neither model.params nor a usable checkpoint; "
                                 "pass the folder of a training run")
-    return DRAW.load(path, ctx)
+    return load_model(path, ctx)
 
 
 def _sha256(path):

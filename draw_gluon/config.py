@@ -1,4 +1,4 @@
-"""Every hyperparameter of a DRAW model in one JSON-serialisable object.
+"""Every hyperparameter of a model in one JSON-serialisable object: DRAW, or the section 4.1 classifier.
 
 The presets are the paper's Table 3 (arXiv:1502.04623).
 """
@@ -8,8 +8,59 @@ import json
 from .io import atomic_write
 
 
+class _Config:
+    """What every model config shares: checks of its fields, a JSON round trip, ``replace``.
+
+    Fields are checked by their defaults' types: ``image_shape`` is (C, H, W) with positive sizes,
+    an int field must be a positive integer, a bool field true or false.
+    """
+
+    def __post_init__(self):
+        object.__setattr__(self, "image_shape", tuple(int(s) for s in self.image_shape))
+        if len(self.image_shape) != 3 or min(self.image_shape) < 1:
+            raise ValueError(f"image_shape must be (C, H, W) with positive sizes, got {self.image_shape}")
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if isinstance(field.default, bool) and not isinstance(value, bool):
+                raise ValueError(f"{field.name} must be true or false, got {value!r}")
+            if type(field.default) is int and (type(value) is not int or value < 1):
+                raise ValueError(f"{field.name} must be a positive integer, got {value!r}")
+
+    @property
+    def num_pixels(self):
+        """Values per image, ``C * H * W``."""
+        c, h, w = self.image_shape
+        return c * h * w
+
+    def replace(self, **changes):
+        """A copy with some fields changed (validated like a new config)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_json(self, path):
+        """Write the config as JSON to ``path`` atomically."""
+        text = json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True) + "\n"
+        atomic_write(path, text.encode())
+
+    @classmethod
+    def from_json(cls, path):
+        """Read a config written by :meth:`to_json`; unknown or missing keys are an error."""
+        fields = _read_json(path)
+        known = {f.name for f in dataclasses.fields(cls)}
+        if not isinstance(fields, dict) or set(fields) != known:
+            raise ValueError(f"{path} must hold exactly the keys {sorted(known)}; re-save the model config")
+        return cls(**fields)
+
+
+def _read_json(path):
+    with open(path) as f:
+        try:
+            return json.load(f)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path} is not valid JSON ({err}); re-save the model config") from None
+
+
 @dataclasses.dataclass(frozen=True)
-class DRAWConfig:
+class DRAWConfig(_Config):
     """Hyperparameters of a :class:`~draw_gluon.DRAW` model.
 
     Parameters
@@ -40,46 +91,6 @@ class DRAWConfig:
     write_size: int = 5
     learn_init_state: bool = True
 
-    def __post_init__(self):
-        object.__setattr__(self, "image_shape", tuple(int(s) for s in self.image_shape))
-        if len(self.image_shape) != 3 or min(self.image_shape) < 1:
-            raise ValueError(f"image_shape must be (C, H, W) with positive sizes, got {self.image_shape}")
-        for name in ("num_steps", "enc_size", "dec_size", "z_size", "read_size", "write_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        for name in ("attention", "learn_init_state"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
-
-    @property
-    def num_pixels(self):
-        """Values per image, ``C * H * W``."""
-        c, h, w = self.image_shape
-        return c * h * w
-
-    def replace(self, **changes):
-        """A copy with some fields changed (validated like a new config)."""
-        return dataclasses.replace(self, **changes)
-
-    def to_json(self, path):
-        """Write the config as JSON to ``path`` atomically."""
-        text = json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True) + "\n"
-        atomic_write(path, text.encode())
-
-    @classmethod
-    def from_json(cls, path):
-        """Read a config written by :meth:`to_json`; unknown or missing keys are an error."""
-        with open(path) as f:
-            try:
-                fields = json.load(f)
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{path} is not valid JSON ({err}); re-save the model config") from None
-        known = {f.name for f in dataclasses.fields(cls)}
-        if not isinstance(fields, dict) or set(fields) != known:
-            raise ValueError(f"{path} must hold exactly the keys {sorted(known)}; re-save the model config")
-        return cls(**fields)
-
     # Presets: the paper's Table 3.
     @classmethod
     def mnist(cls, attention=True):
@@ -98,3 +109,45 @@ class DRAWConfig:
         """CIFAR-10 model: 64 glimpses, 400 LSTM units, 200 latent dims, read and write 5x5, RGB 32x32."""
         return cls(image_shape=(3, 32, 32), num_steps=64, enc_size=400, dec_size=400, z_size=200,
                    attention=True, read_size=5, write_size=5)
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassifierConfig(_Config):
+    """Hyperparameters of a :class:`~draw_gluon.Classifier`, the read-only attention network of
+    section 4.1 (defaults: the paper's cluttered MNIST model, Table 3).
+
+    Parameters
+    ----------
+    image_shape : tuple of int
+        ``(C, H, W)`` of the images to classify.
+    num_glimpses : int
+        Glimpses ``T`` before the softmax classifies.
+    hidden_size : int
+        Units of the LSTM.
+    read_size : int
+        The read's filter grid size ``N`` (an ``N x N`` glimpse).
+    num_classes : int
+        Outputs of the softmax layer.
+    learn_init_state : bool
+        Learn the LSTM's initial state (and so the first glimpse's window); zeros if False.
+    """
+
+    image_shape: tuple = (1, 100, 100)
+    num_glimpses: int = 8
+    hidden_size: int = 256
+    read_size: int = 12
+    num_classes: int = 10
+    learn_init_state: bool = True
+
+
+CONFIGS = (DRAWConfig, ClassifierConfig)
+
+
+def read_config(path):
+    """The config (a :class:`DRAWConfig` or a :class:`ClassifierConfig`) saved at ``path``, told
+    apart by its keys."""
+    fields = _read_json(path)
+    for cls in CONFIGS:
+        if isinstance(fields, dict) and set(fields) == {f.name for f in dataclasses.fields(cls)}:
+            return cls(**fields)
+    raise ValueError(f"{path} holds neither a DRAW nor a classifier config; re-save the model config")

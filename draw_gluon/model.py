@@ -76,6 +76,27 @@ class InitialState(HybridBlock):
         return [F.broadcast_like(s, batch_like, lhs_axes=(0,), rhs_axes=(0,)) for s in (h0, c0)]
 
 
+class SavedBlock(HybridBlock):
+    """A block built from one config object (``self.config``, of type ``config_class``), saved as
+    ``config.json`` plus ``model.params`` and rebuilt from them."""
+
+    config_class = DRAWConfig
+
+    def save(self, directory):
+        """Write ``config.json`` and ``model.params`` into ``directory`` (created if missing)."""
+        os.makedirs(directory, exist_ok=True)
+        self.config.to_json(os.path.join(directory, "config.json"))
+        with atomic_path(os.path.join(directory, "model.params")) as tmp:
+            self.save_parameters(tmp)
+
+    @classmethod
+    def load(cls, directory, ctx=None):
+        """Rebuild a model saved with :meth:`save` (config and parameters) on ``ctx``."""
+        model = cls(cls.config_class.from_json(os.path.join(directory, "config.json")))
+        model.load_parameters(os.path.join(directory, "model.params"), ctx=ctx or mx.current_context())
+        return model
+
+
 class _Decoding:
     """Eqs 7-8 and section 2.3, shared by :class:`DRAW` and its :class:`Generator`.
 
@@ -99,7 +120,7 @@ class _Decoding:
         return [F.zeros_like(canvases[0])] + canvases, write_windows
 
 
-class DRAW(_Decoding, HybridBlock):
+class DRAW(_Decoding, SavedBlock):
     """Deep Recurrent Attentive Writer.
 
     Parameters
@@ -281,19 +302,6 @@ class DRAW(_Decoding, HybridBlock):
         trace = self.unroll(x, eps)
         return mx.nd.Activation(trace.canvases, act_type="sigmoid"), trace.read_windows, trace.write_windows
 
-    def save(self, directory):
-        """Write ``config.json`` and ``model.params`` into ``directory`` (created if missing)."""
-        os.makedirs(directory, exist_ok=True)
-        self.config.to_json(os.path.join(directory, "config.json"))
-        with atomic_path(os.path.join(directory, "model.params")) as tmp:
-            self.save_parameters(tmp)
-
-    @classmethod
-    def load(cls, directory, ctx=None):
-        """Rebuild a model saved with :meth:`save` (config and parameters) on ``ctx``."""
-        model = cls(DRAWConfig.from_json(os.path.join(directory, "config.json")))
-        model.load_parameters(os.path.join(directory, "model.params"), ctx=ctx or mx.current_context())
-        return model
 
 
 class Generator(_Decoding, HybridBlock):

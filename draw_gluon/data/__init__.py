@@ -6,7 +6,7 @@ and a line here. Every split is checked (:func:`check_images`) before anyone tra
 from . import binarized_mnist, composed, mnist
 from .common import SPLITS, Batches, DataError, Dataset, binarize_batch, check_images, download
 
-__all__ = ["load", "REGISTRY", "DATASETS", "SPLITS", "Dataset", "DataError", "Batches", "binarize_batch",
+__all__ = ["load", "REGISTRY", "DATASETS", "LABELLED", "SPLITS", "Dataset", "DataError", "Batches", "binarize_batch",
            "check_images", "download"]
 
 # name -> loader(data_dir=None, binarize="dynamic") -> Dataset
@@ -18,6 +18,7 @@ REGISTRY = {
     "cluttered_mnist": composed.load_cluttered,
 }
 DATASETS = tuple(REGISTRY)
+LABELLED = ("mnist", "mnist5k", "cluttered_mnist")  # the datasets whose Dataset.labels are filled
 
 
 def load(name, data_dir=None, binarize="dynamic"):

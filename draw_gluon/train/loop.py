@@ -18,21 +18,12 @@ from mxboard.proto.event_pb2 import Event, SessionLog
 from mxnet import autograd, gluon
 from tqdm import tqdm
 
-from .. import checkpoint, data, pictures, viz
+from .. import checkpoint, data, viz
 from ..io import atomic_dir, atomic_write, exclusive
-from ..loss import DRAWLoss
-from ..model import DRAW
 from .flags import config_from_args, parse_args
-
-NUM_PICTURES = 16
+from .objectives import TASKS
 INTERRUPTED = 130  # exit code after Ctrl-C, as a shell reports for SIGINT
 DIVERGED = 3  # exit code when training stopped on non-finite losses
-
-
-def bound_terms(model, loss_fn, x):
-    """L^x and L^z (eqs 9-11) of each image of the batch ``x``, shape (B,) each."""
-    canvas, mu, log_sigma = model(x)
-    return loss_fn.terms(canvas, x, mu, log_sigma)[:2]
 
 
 def trainable(model):
@@ -40,17 +31,19 @@ def trainable(model):
     return [p for p in model.collect_params().values() if p.grad_req != "null"]
 
 
-def evaluate(model, images, ctx, batch_size):
-    """Mean L, L^x and L^z in nats over ``images`` (N, C, H, W).
+def evaluate(objective, model, images, labels, ctx, batch_size):
+    """The means of the objective's terms (``objective.names``) over ``images`` (N, C, H, W) and
+    their ``labels`` (N,) (None for a task without labels).
 
     Training calls it with the training batch size: under MXNet's threaded engine on CPU, one pass
     at a larger batch made every later training step over 2x slower (README, Performance).
     """
-    loss_fn, totals = DRAWLoss(), np.zeros(3)
+    totals = np.zeros(len(objective.names))
     for start in range(0, len(images), batch_size):
-        L_x, L_z = bound_terms(model, loss_fn, mx.nd.array(images[start:start + batch_size], ctx=ctx))
-        totals += [(L_x + L_z).sum().asscalar(), L_x.sum().asscalar(), L_z.sum().asscalar()]
-    return dict(zip(("loss", "L_x", "L_z"), (totals / len(images)).tolist()))
+        batch = slice(start, start + batch_size)
+        [(x, y)] = split_batch(images[batch], None if labels is None else labels[batch], [ctx])
+        totals += [t.sum().asscalar() for t in objective.terms(model, x, y)]
+    return dict(zip(objective.names, (totals / len(images)).tolist()))
 
 
 def make_trainer(model, args, num_devices):
@@ -73,31 +66,41 @@ def lr_schedule(args):
                        offset=1, step_iter=[steps // 2, 3 * steps // 4])
 
 
-Step = collections.namedtuple("Step", "loss L_x L_z grad_norm updated")
+Step = collections.namedtuple("Step", "terms grad_norm updated")
+Step.__doc__ = """One update: ``terms`` (the batch means of the objective's terms by name, the loss
+first), the norm of the mean gradient before clipping, and whether the parameters were updated."""
+Step.loss = property(lambda step: step.terms["loss"])
 
 
-def train_step(model, loss_fn, trainer, xs, clip):
-    """One update on the slices ``xs`` (one per device), skipped if the loss or a gradient is not
-    finite; returns a :class:`Step` (batch means of L, L^x, L^z, the norm of the mean gradient
-    before clipping it at ``clip``, and whether the parameters were updated)."""
+def train_step(model, objective, trainer, parts, clip):
+    """One update on the batch ``parts``, an ``(x, y)`` slice per device (``y`` None without labels),
+    skipped if a term or the gradient is not finite; the mean gradient's norm is clipped at ``clip``.
+    Returns a :class:`Step`."""
     with autograd.record():
-        terms = [bound_terms(model, loss_fn, x) for x in xs]
-        losses = [L_x + L_z for L_x, L_z in terms]
-    autograd.backward(losses)
+        terms = [objective.terms(model, x, y) for x, y in parts]
+    autograd.backward([t[0] for t in terms])
     trainer.allreduce_grads()
     params = trainable(model)
-    n = sum(len(x) for x in xs)
+    n = sum(len(x) for x, _ in parts)
     # The gradients are of the batch's summed loss; the optimizer divides them by n. Clipping their
     # norm at clip * n clips the mean gradient's norm at clip, whatever the batch size or devices.
     norms = [gluon.utils.clip_global_norm([p.grad(x.context) for p in params], clip * n, check_isfinite=False)
-             for x in xs]
-    L_x = sum(t[0].sum().asscalar() for t in terms) / n
-    L_z = sum(t[1].sum().asscalar() for t in terms) / n
+             for x, _ in parts]
+    means = {name: sum(t[k].sum().asscalar() for t in terms) / n for k, name in enumerate(objective.names)}
     norm = norms[0].asscalar() / n
-    finite = bool(np.isfinite([L_x, L_z, norm]).all())
+    finite = bool(np.isfinite(list(means.values()) + [norm]).all())
     if finite:  # a skipped update leaves the parameters and Adam's moments as they were
         trainer.update(n)
-    return Step(L_x + L_z, L_x, L_z, norm, finite)
+    return Step(means, norm, finite)
+
+
+def split_batch(images, labels, ctxs):
+    """A batch as ``(x, y)`` slices, one per device (fewer if the batch is smaller than that)."""
+    ctxs = ctxs[:len(images)]
+    xs = gluon.utils.split_and_load(images, ctxs, even_split=False)
+    ys = [None] * len(xs) if labels is None else gluon.utils.split_and_load(
+        labels.astype(np.float32), ctxs, even_split=False)
+    return list(zip(xs, ys))
 
 
 class StopRequest:
@@ -125,7 +128,8 @@ def open_run(args, config):
     and ``config.json`` (so that a run killed at once can still be resumed)."""
     if args.resume:
         return args.resume
-    name = args.run_name or time.strftime("%Y%m%d-%H%M%S") + ("-attention" if config.attention else "")
+    suffix = "-classifier" if args.task == "classify" else "-attention" if config.attention else ""
+    name = args.run_name or time.strftime("%Y%m%d-%H%M%S") + suffix
     run_dir = os.path.join(args.logdir, name)
     if os.path.exists(run_dir):
         raise FileExistsError(f"{run_dir} exists already; pick another --run_name, or continue "
@@ -141,26 +145,23 @@ def open_run(args, config):
     return run_dir
 
 
-def log_pictures(model, z, writer, run_dir, seen):
-    """Samples from fixed noise ``z``: a PNG grid of final canvases and a GIF of the drawing, into
-    ``run_dir/pictures`` and the event file (TensorBoard animates the GIF)."""
-    drawings, final = pictures.sample_frames(model, z)
-    frames = viz.grid_frames(drawings)
+def log_pictures(objective, model, images, labels, writer, run_dir, seen):
+    """The objective's pictures, into ``run_dir/pictures`` and the event file (TensorBoard animates
+    a GIF)."""
     folder = os.path.join(run_dir, "pictures")
     os.makedirs(folder, exist_ok=True)
-    for tag, encoded in (("samples", viz.png_bytes(final)), ("drawing", viz.gif_bytes(frames))):
-        ext = "gif" if tag == "drawing" else "png"
+    for tag, (encoded, ext, frame) in objective.pictures(model, images, labels).items():
         atomic_write(os.path.join(folder, f"{tag}-{seen:010d}.{ext}"), encoded)
         # mxboard has no public call for an already-encoded image, so reach for its file writer.
-        writer._file_writer.add_summary(viz.image_summary(f"pictures/{tag}", encoded, frames[-1]), seen)
+        writer._file_writer.add_summary(viz.image_summary(f"pictures/{tag}", encoded, frame), seen)
 
 
-def validate(model, images, batch_size, z, writer, run_dir, seen):
-    """Score ``images``, log the scores and the pictures drawn from ``z``; return the scores."""
-    val = evaluate(model, images, z.context, batch_size)
+def validate(objective, model, images, labels, batch_size, ctx, writer, run_dir, seen):
+    """Score ``images`` (and ``labels``), log the scores and the objective's pictures; return the scores."""
+    val = evaluate(objective, model, images, labels, ctx, batch_size)
     for tag, value in val.items():
         writer.add_scalar(f"valid/{tag}", value, seen)
-    log_pictures(model, z, writer, run_dir, seen)
+    log_pictures(objective, model, images, labels, writer, run_dir, seen)
     return val
 
 
@@ -177,8 +178,12 @@ def train(args, ctxs=None):
     a row were skipped, and ``OSError`` when a file cannot be written (earlier checkpoints intact).
     """
     ctxs = ctxs or ([mx.gpu(i) for i in args.gpus] if args.gpus else [mx.cpu()])
-    dataset = data.load(args.dataset, args.data_dir, args.binarize)
     config = config_from_args(args)
+    objective = TASKS[args.task](config, args.seed)
+    if objective.needs_labels and args.dataset not in data.LABELLED:
+        raise ValueError(f"--task {args.task} needs labels and {args.dataset} has none; pick a labelled "
+                         f"dataset ({', '.join(data.LABELLED)})")
+    dataset = data.load(args.dataset, args.data_dir, args.binarize)
     train_images = dataset.splits["train"]
     if train_images.shape[1:] != config.image_shape:
         raise ValueError(f"dataset images are {train_images.shape[1:]}, the model expects "
@@ -188,7 +193,7 @@ def train(args, ctxs=None):
     run_dir = open_run(args, config)
     with exclusive(run_dir):
         try:
-            model, state = _train_loop(args, ctxs, dataset, config, run_dir)
+            model, state = _train_loop(args, ctxs, dataset, objective, run_dir)
         except OSError as err:
             raise OSError(f"{err.strerror or err} while writing {err.filename or run_dir}; its earlier "
                           f"checkpoints are intact: fix that, then continue with --resume {run_dir}") from None
@@ -197,21 +202,22 @@ def train(args, ctxs=None):
                   f"python train_mnist.py --resume {run_dir}", file=sys.stderr)
             return run_dir, None
         model.save(run_dir)
-        metrics = final_metrics(model, dataset, ctxs[0], state, args.batch_size)
+        metrics = final_metrics(objective, model, dataset, ctxs[0], state, args.batch_size)
         atomic_write(os.path.join(run_dir, "metrics.json"), (json.dumps(metrics, indent=2) + "\n").encode())
-    print(f"test NLL bound {metrics['test']['loss']:.2f} nats; run saved in {run_dir}")
+    print(f"test {objective.summary(metrics['test'])}; run saved in {run_dir}")
     return run_dir, metrics
 
 
-def prepare(args, config, ctxs, dataset, run_dir):
+def prepare(args, objective, ctxs, dataset, run_dir):
     """Model, trainer, training batches and run state: new, or from the run's newest usable checkpoint."""
     mx.random.seed(args.seed)  # the initial parameters
-    model = DRAW(config)
+    model = objective.build()
     model.initialize(mx.init.Xavier(), ctx=ctxs)
     if args.hybridize:
         model.hybridize(static_alloc=True)
     trainer = make_trainer(model, args, len(ctxs))
-    batches = data.Batches(dataset.splits["train"], args.batch_size, args.seed, dataset.dynamic)
+    batches = data.Batches(dataset.splits["train"], args.batch_size, args.seed, dataset.dynamic,
+                           dataset.labels.get("train") if objective.needs_labels else None)
     state = {"samples_seen": 0, "train_time_s": 0.0, "data_time_s": 0.0, "wall_time_s": 0.0,
              "skipped_updates": 0, "validation": [], "data_sha256": dataset.sha256}
     restored = checkpoint.restore(run_dir, model, trainer, ctxs) if args.resume else None
@@ -224,11 +230,10 @@ def prepare(args, config, ctxs, dataset, run_dir):
     return model, trainer, batches, state
 
 
-def _train_loop(args, ctxs, dataset, config, run_dir):
+def _train_loop(args, ctxs, dataset, objective, run_dir):
     """Train until the sample budget or a stop request; returns the model and the run state."""
-    model, trainer, batches, state = prepare(args, config, ctxs, dataset, run_dir)
-    z = mx.nd.array(np.random.RandomState(args.seed).standard_normal(
-        (NUM_PICTURES, config.num_steps, config.z_size)), ctx=ctxs[0])
+    model, trainer, batches, state = prepare(args, objective, ctxs, dataset, run_dir)
+    valid = split_of(dataset, objective, "valid", args.num_val_samples)
 
     def save_checkpoint():
         # Reseeding here makes a resumed run draw the same noise as one that never stopped.
@@ -236,7 +241,7 @@ def _train_loop(args, ctxs, dataset, config, run_dir):
         return checkpoint.save(run_dir, model, trainer, dict(state, batches=batches.state()))
 
     mx.random.seed(args.seed + state["samples_seen"])
-    loss_fn, started, seen, nonfinite = DRAWLoss(), time.time(), state["samples_seen"], 0
+    started, seen, nonfinite = time.time(), state["samples_seen"], 0
     with SummaryWriter(logdir=run_dir, flush_secs=10, verbose=False) as writer, StopRequest() as stop, \
             tqdm(total=args.num_train_samples, initial=seen, unit="img", dynamic_ncols=True) as bar:
         # A START event makes TensorBoard drop the events at later steps, left by a run killed after
@@ -246,10 +251,10 @@ def _train_loop(args, ctxs, dataset, config, run_dir):
         writer._file_writer.add_event(Event(wall_time=time.time(), step=seen + 1, session_log=start))
         while seen < args.num_train_samples and not stop.requested:
             tick = time.perf_counter()
-            batch = batches.next(args.num_train_samples - seen)
-            xs = gluon.utils.split_and_load(batch, ctxs[:len(batch)], even_split=False)
+            batch, labels = batches.next(args.num_train_samples - seen)
+            parts = split_batch(batch, labels, ctxs)
             fetched = time.perf_counter()
-            step = train_step(model, loss_fn, trainer, xs, args.clip)
+            step = train_step(model, objective, trainer, parts, args.clip)
             done = time.perf_counter()
             state["data_time_s"] += fetched - tick
             state["train_time_s"] += done - tick
@@ -257,13 +262,13 @@ def _train_loop(args, ctxs, dataset, config, run_dir):
             state["samples_seen"] = seen
             nonfinite = 0 if step.updated else nonfinite + 1
             state["skipped_updates"] += not step.updated
-            for tag, value in (("loss", step.loss), ("L_x", step.L_x), ("L_z", step.L_z),
-                               ("grad_norm", step.grad_norm), ("learning_rate", trainer.learning_rate),
+            for tag, value in (*step.terms.items(), ("grad_norm", step.grad_norm),
+                               ("learning_rate", trainer.learning_rate),
                                ("samples_per_s", len(batch) / (done - tick)),
                                ("skipped_updates", state["skipped_updates"])):
                 writer.add_scalar(f"train/{tag}", value, seen)
             bar.update(len(batch))
-            bar.set_postfix(loss=f"{step.loss:.1f}", L_x=f"{step.L_x:.1f}", L_z=f"{step.L_z:.1f}")
+            bar.set_postfix({k: f"{v:.3g}" for k, v in step.terms.items()})
             if nonfinite >= args.max_nonfinite:
                 save_checkpoint()
                 raise Diverged(f"{nonfinite} updates in a row had a non-finite loss or gradient (at {seen} "
@@ -272,11 +277,10 @@ def _train_loop(args, ctxs, dataset, config, run_dir):
                                f"{args.learning_rate}) or --clip")
             finished = seen >= args.num_train_samples
             if finished or seen // args.val_freq > previous // args.val_freq:
-                val = validate(model, dataset.splits["valid"][:args.num_val_samples], args.batch_size, z,
-                               writer, run_dir, seen)
+                val = validate(objective, model, *valid, args.batch_size, ctxs[0], writer, run_dir, seen)
                 state["validation"].append(dict(samples=seen, wall_time_s=state["wall_time_s"] + time.time() - started,
                                                 **val))
-                bar.write(f"{seen} samples: validation loss {val['loss']:.2f} nats")
+                bar.write(f"{seen} samples: validation {objective.summary(val)}")
             if finished or stop.requested or seen // args.checkpoint_freq > previous // args.checkpoint_freq:
                 state["wall_time_s"] += time.time() - started
                 started = time.time()
@@ -284,10 +288,16 @@ def _train_loop(args, ctxs, dataset, config, run_dir):
     return model, state
 
 
-def final_metrics(model, dataset, ctx, state, batch_size):
-    """Whole-split bounds and the run's bookkeeping, as written to ``metrics.json``."""
-    return {"test": evaluate(model, dataset.splits["test"], ctx, batch_size),
-            "valid": evaluate(model, dataset.splits["valid"], ctx, batch_size),
+def split_of(dataset, objective, split, limit=None):
+    """The first ``limit`` images of a split and, if the objective uses them, their labels (else None)."""
+    labels = dataset.labels[split][:limit] if objective.needs_labels else None
+    return dataset.splits[split][:limit], labels
+
+
+def final_metrics(objective, model, dataset, ctx, state, batch_size):
+    """Whole-split scores and the run's bookkeeping, as written to ``metrics.json``."""
+    return {**{split: evaluate(objective, model, *split_of(dataset, objective, split), ctx, batch_size)
+               for split in ("test", "valid")},
             "samples_seen": state["samples_seen"], "wall_time_s": state["wall_time_s"],
             "samples_per_s": state["samples_seen"] / max(state["train_time_s"], 1e-9),
             "data_wait_share": state["data_time_s"] / max(state["train_time_s"], 1e-9),

@@ -1,0 +1,97 @@
+"""What the training loop optimises, one class per task (``--task``).
+
+An objective builds its model from a config, gives the per-sample terms of its loss for a batch
+(the loss itself first, then the metrics logged beside it) and draws the pictures of each
+validation. The loop knows nothing else about the model it trains.
+"""
+import mxnet as mx
+import numpy as np
+from mxnet import gluon
+
+from .. import pictures, viz
+from ..classifier import Classifier
+from ..loss import DRAWLoss
+from ..model import DRAW, first_context
+
+NUM_PICTURES = 16
+
+
+class VariationalBound:
+    """DRAW's negative variational bound ``L = L^x + L^z`` (eqs 9-12), in nats, with its two terms.
+
+    Its pictures are samples drawn from the same noise at every validation (``seed``): a PNG grid
+    of the finished samples and a GIF of the drawing.
+    """
+
+    names = ("loss", "L_x", "L_z")
+    needs_labels = False
+
+    def __init__(self, config, seed):
+        self.config, self._loss = config, DRAWLoss()
+        self._z = np.random.RandomState(seed).standard_normal((NUM_PICTURES, config.num_steps, config.z_size))
+
+    def build(self):
+        return DRAW(self.config)
+
+    def terms(self, model, x, y=None):
+        canvas, mu, log_sigma = model(x)
+        L_x, L_z = self._loss.terms(canvas, x, mu, log_sigma)[:2]
+        return [L_x + L_z, L_x, L_z]
+
+    def pictures(self, model, images, labels):
+        """``{name: (encoded bytes, extension, frame)}``; the frame gives TensorBoard the size."""
+        drawings, final = pictures.sample_frames(model, mx.nd.array(self._z, ctx=first_context(model)))
+        frames = viz.grid_frames(drawings)
+        return {"samples": (viz.png_bytes(final), "png", final),
+                "drawing": (viz.gif_bytes(frames), "gif", frames[-1])}
+
+    @staticmethod
+    def summary(scores):
+        return f"NLL bound {scores['loss']:.2f} nats"
+
+
+class Classification:
+    """Cross-entropy of the classifier's softmax (the paper names no loss; this is the natural one),
+    in nats, and the error rate.
+
+    Its pictures are the glimpse paths of the first validation images, as in the paper's Figure 4:
+    the read window (green, border as wide as the filters' standard deviation) at each glimpse.
+    """
+
+    names = ("loss", "error")
+    needs_labels = True
+    num_pictures = 8
+    scale = 2
+
+    def __init__(self, config, seed):
+        self.config, self._loss = config, gluon.loss.SoftmaxCrossEntropyLoss()
+
+    def build(self):
+        return Classifier(self.config)
+
+    def terms(self, model, x, y):
+        logits = model(x)
+        return [self._loss(logits, y), mx.nd.argmax(logits, axis=1) != y]
+
+    def pictures(self, model, images, labels):
+        """A GIF of the glimpses (all images at once) and a PNG table, one image per row."""
+        frames = glimpse_frames(model, images[:self.num_pictures], self.scale)
+        steps = viz.grid_frames(frames)
+        table = viz.grid_frames(frames.reshape((-1, 1) + frames.shape[2:]), nrow=frames.shape[1])[0]
+        return {"glimpses": (viz.png_bytes(table), "png", table),
+                "glimpse_path": (viz.gif_bytes(steps), "gif", steps[-1])}
+
+    @staticmethod
+    def summary(scores):
+        return f"error {100 * scores['error']:.2f}% (cross-entropy {scores['loss']:.4f} nats)"
+
+
+def glimpse_frames(model, images, scale=2):
+    """Each image with the read window of each glimpse outlined: uint8 ``(n, T + 1, h, w, 3)``,
+    frame 0 the bare image."""
+    _, windows = model.glimpses(mx.nd.array(images, ctx=first_context(model)))
+    steps = np.repeat(np.asarray(images)[:, None], model.config.num_glimpses + 1, axis=1)
+    return viz.canvas_frames(steps, [windows.asnumpy()], [model.config.read_size], [viz.READ_COLOUR], scale)
+
+
+TASKS = {"generate": VariationalBound, "classify": Classification}
