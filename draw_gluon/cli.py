@@ -3,13 +3,14 @@
     draw-gluon sample RUN_DIR        samples: PNG grid, drawing GIFs with the write window
     draw-gluon reconstruct RUN_DIR   test images redrawn, read and write windows
     draw-gluon latent RUN_DIR        walks between random latent sequences, as a GIF
-    draw-gluon evaluate RUN_DIR      bound and importance-weighted NLL, JSON and a KL-per-glimpse plot
+    draw-gluon evaluate RUN_DIR      bound and importance-weighted NLL, JSON and a KL-per-glimpse plot;
+                                     for a classifier: error rate, JSON and its glimpse paths
     draw-gluon export RUN_DIR        symbol + params for gluon.SymbolBlock.imports
 
 Each command writes a folder, ``RUN_DIR/<command>`` (``RUN_DIR/evaluate-<split>-k<K>``) unless
 ``--out`` says otherwise,, and prints the
 paths it wrote. RUN_DIR is a ``train_mnist.py`` run (its final model, else its newest checkpoint)
-or any folder written by ``DRAW.save``.
+or any folder written by ``DRAW.save``; ``evaluate`` and ``export`` also take a classifier's.
 """
 import json
 import os
@@ -19,10 +20,11 @@ import mxnet as mx
 
 from . import data, viz
 from .checkpoint import load_run
-from .evaluation import evaluate_nll
+from .classifier import Classifier
+from .evaluation import evaluate_classifier, evaluate_nll
 from .export import export_model
 from .io import write_folder
-from .pictures import draw_latent_walks, draw_reconstructions, draw_samples
+from .pictures import draw_latent_walks, draw_reconstructions, draw_samples, glimpse_pictures
 from .train import ArgumentParser, check_gpus, positive_float, positive_int
 
 
@@ -64,8 +66,9 @@ def build_parser():
     return p
 
 
-def run_images(args, config):
-    """The images of ``args.split`` from the run's dataset (or ``--dataset``), checked against the model."""
+def run_images(args, config, labels=False):
+    """The images of ``args.split`` from the run's dataset (or ``--dataset``), checked against the
+    model; with ``labels``, ``(images, labels)``."""
     stored = {}
     if os.path.isfile(os.path.join(args.run_dir, "args.json")):
         with open(os.path.join(args.run_dir, "args.json")) as f:
@@ -75,14 +78,22 @@ def run_images(args, config):
     dataset = data.load(name, data_dir, stored.get("binarize", "dynamic"))
     images = dataset.splits[args.split][:args.num]
     if images.shape[1:] != config.image_shape:
-        raise ValueError(f"{name} images are {images.shape[1:]}, the model draws {config.image_shape}; "
+        raise ValueError(f"{name} images are {images.shape[1:]}, the model takes {config.image_shape}; "
                          "pick the dataset the run was trained on with --dataset")
-    return images
+    if not labels:
+        return images
+    if not dataset.labels:
+        raise ValueError(f"{name} has no labels to score a classifier on; pick a labelled dataset "
+                         f"({', '.join(data.LABELLED)}) with --dataset")
+    return images, dataset.labels[args.split][:args.num]
 
 
 def evaluate(model, args):
-    """The ``evaluate`` command: scores to ``evaluation.json``, the KL per glimpse to a bar chart."""
+    """The ``evaluate`` command: scores to ``evaluation.json``, the KL per glimpse to a bar chart
+    (for a classifier: the error rate, and its glimpse paths on the first 8 images)."""
     model.hybridize(static_alloc=True)
+    if isinstance(model, Classifier):
+        return evaluate_classification(model, args)
     result = evaluate_nll(model, run_images(args, model.config), args.samples, args.batch_size, seed=args.seed)
     result.pop("per_image")
     result.update(run=os.path.abspath(args.run_dir), split=args.split, seed=args.seed)
@@ -93,6 +104,17 @@ def evaluate(model, args):
     title = f"KL per glimpse, {args.split} split, {result['num_images']} images"
     return write_folder(args.out, {"evaluation.json": json.dumps(result, indent=2).encode(),
                                    "kl_per_glimpse.png": viz.kl_plot_png(result["kl_per_glimpse"], title)})
+
+
+def evaluate_classification(model, args):
+    images, labels = run_images(args, model.config, labels=True)
+    result = evaluate_classifier(model, images, labels, args.batch_size)
+    result.update(run=os.path.abspath(args.run_dir), split=args.split)
+    print(f"{args.split}: error {100 * result['error']:.2f}% +- {100 * result['error_se']:.2f}% over "
+          f"{result['num_images']} images; cross-entropy {result['cross_entropy']:.4f} nats")
+    steps, table = glimpse_pictures(model, images[:8])
+    return write_folder(args.out, {"evaluation.json": json.dumps(result, indent=2).encode(),
+                                   "glimpses.png": viz.png_bytes(table), "glimpses.gif": viz.gif_bytes(steps)})
 
 
 COMMANDS = {
@@ -113,6 +135,9 @@ def main(argv=None):
     args.out = args.out or os.path.join(args.run_dir, default)
     try:
         model = load_run(args.run_dir, mx.gpu(0) if args.gpu else mx.cpu())
+        if isinstance(model, Classifier) and args.command not in ("evaluate", "export"):
+            raise ValueError(f"{args.run_dir} holds a classifier, which draws nothing; {args.command} needs "
+                             "a DRAW run (a classifier takes evaluate and export)")
         paths = COMMANDS[args.command](model, args)
     except (ValueError, OSError) as err:
         print(f"draw-gluon {args.command}: error: {err}", file=sys.stderr)

@@ -1,4 +1,5 @@
-"""Scoring a trained DRAW: the variational bound (the paper's number) and an importance-weighted
+"""Scoring a trained model. A classifier: its error rate and cross-entropy (:func:`evaluate_classifier`).
+A DRAW: the variational bound (the paper's number) and an importance-weighted
 estimate of -log p(x) (Burda et al. 2016), both with standard errors, in nats and bits per dimension.
 
 With ``z = mu + sigma * eps`` drawn from Q(Z | x), one importance weight is
@@ -97,3 +98,24 @@ def _summary(values, dims):
     se = float(values.std(ddof=1) / math.sqrt(len(values))) if len(values) > 1 else float("nan")
     to_bits = 1 / (dims * math.log(2))
     return {"nats": mean, "nats_se": se, "bits_per_dim": mean * to_bits, "bits_per_dim_se": se * to_bits}
+
+
+def evaluate_classifier(model, images, labels, batch_size=128, progress=True):
+    """The error rate (with its binomial standard error) and mean cross-entropy of a
+    :class:`~draw_gluon.Classifier` on ``images`` (N, C, H, W) with integer ``labels`` (N,).
+
+    Returns a dict ``{"error", "error_se", "cross_entropy", "num_images"}`` (error as a fraction).
+    """
+    check_images(images, "the images to classify", model.config.image_shape)
+    ctx, wrong, nats = first_context(model), 0, 0.0
+    with tqdm(total=len(images), unit="img", desc="evaluate", disable=not progress) as bar:
+        for start in range(0, len(images), batch_size):
+            x = mx.nd.array(images[start:start + batch_size], ctx=ctx)
+            y = np.asarray(labels[start:start + batch_size])
+            log_p = mx.nd.log_softmax(model(x), axis=1).asnumpy().astype(np.float64)
+            wrong += int((log_p.argmax(axis=1) != y).sum())
+            nats -= float(log_p[np.arange(len(y)), y].sum())
+            bar.update(len(y))
+    error = wrong / len(images)
+    return {"error": error, "error_se": math.sqrt(error * (1 - error) / len(images)),
+            "cross_entropy": nats / len(images), "num_images": len(images)}

@@ -1,16 +1,21 @@
-"""Export a DRAW for programs that have MXNet but not draw-gluon (``gluon.SymbolBlock.imports``)."""
+"""Export a model for programs that have MXNet but not draw-gluon (``gluon.SymbolBlock.imports``)."""
 import dataclasses
 import json
 import os
 
 import mxnet as mx
 
+from .classifier import Classifier
 from .io import atomic_dir
 from .model import DRAW, Generator, first_context
 
 
 def export_model(model, out_dir):
-    """Write the sampler and the full model as hybridized symbols with their parameters.
+    """Write a DRAW's sampler and full model, or a :class:`Classifier`, as hybridized symbols with
+    their parameters.
+
+    A classifier gives ``classifier-symbol.json`` / ``classifier-0000.params`` (images (B, C, H, W) ->
+    logits (B, num_classes)) and ``export.json``.
 
     ``out_dir`` (replaced atomically) receives ``generator-symbol.json`` / ``generator-0000.params``
     (noise ``z`` (n, T, Z) -> canvas probabilities (n, T + 1, C*H*W) and, with attention, write
@@ -20,6 +25,8 @@ def export_model(model, out_dir):
 
     Returns the path of ``export.json``.
     """
+    if isinstance(model, Classifier):
+        return _export_classifier(model, out_dir)
     config, ctx = model.config, first_context(model)
     # Twins that share the parameters, so that the caller's blocks are not hybridized behind its back.
     draw = DRAW(config, prefix=model.prefix, params=model.collect_params())
@@ -42,6 +49,25 @@ def export_model(model, out_dir):
                      "outputs": ["canvas: final logits c_T, (B, C*H*W)", "mu: (B, T, Z)", "log_sigma: (B, T, Z)"]},
             "config": dataclasses.asdict(config),
         }
-        with open(os.path.join(tmp, "export.json"), "w") as f:
-            json.dump(manifest, f, indent=2)
+        _write_manifest(tmp, manifest)
     return os.path.join(out_dir, "export.json")
+
+
+def _export_classifier(model, out_dir):
+    config = model.config
+    twin = Classifier(config, prefix=model.prefix, params=model.collect_params())
+    with atomic_dir(out_dir) as tmp:
+        twin.hybridize()
+        twin(mx.nd.zeros((1,) + config.image_shape, ctx=first_context(model)))
+        twin.export(os.path.join(tmp, "classifier"))
+        _write_manifest(tmp, {
+            "classifier": {"symbol": "classifier-symbol.json", "params": "classifier-0000.params",
+                           "inputs": {"data": "x, images in [0, 1], (B, C, H, W)"},
+                           "outputs": ["logits: (B, num_classes), softmax gives the class probabilities"]},
+            "config": dataclasses.asdict(config)})
+    return os.path.join(out_dir, "export.json")
+
+
+def _write_manifest(folder, manifest):
+    with open(os.path.join(folder, "export.json"), "w") as f:
+        json.dump(manifest, f, indent=2)

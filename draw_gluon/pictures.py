@@ -1,4 +1,5 @@
-"""What a trained DRAW draws, written as pictures: samples, reconstructions and latent walks.
+"""What a trained DRAW draws, written as pictures: samples, reconstructions and latent walks; and
+where a trained classifier looks (its glimpses).
 
 Each function fills one output folder, which appears complete or not at all (an older folder of the
 same name is replaced only once the new one is written), and returns the paths it wrote. Noise comes
@@ -74,6 +75,21 @@ def draw_latent_walks(model, out_dir, num=8, frames=16, seed=0, scale=4, seconds
     files = {"latent.gif": viz.gif_bytes(forth_and_back, seconds, hold=seconds / len(forth_and_back)),
              "latent.png": viz.png_bytes(table)}
     return write_folder(out_dir, files)
+
+
+def glimpse_frames(model, images, scale=2):
+    """Each image with the read window of each glimpse outlined: uint8 ``(n, T + 1, h, w, 3)``,
+    frame 0 the bare image."""
+    _, windows = model.glimpses(mx.nd.array(images, ctx=first_context(model)))
+    steps = np.repeat(np.asarray(images)[:, None], model.config.num_glimpses + 1, axis=1)
+    return viz.canvas_frames(steps, [windows.asnumpy()], [model.config.read_size], [viz.READ_COLOUR], scale)
+
+
+def glimpse_pictures(model, images, scale=2):
+    """The glimpse paths of ``images`` as in the paper's Figure 4: ``(steps, table)``, a grid per
+    glimpse (all images at once, for a GIF) and one picture with a row per image, a column per glimpse."""
+    frames = glimpse_frames(model, images, scale)
+    return viz.grid_frames(frames), viz.grid_frames(frames.reshape((-1, 1) + frames.shape[2:]), nrow=frames.shape[1])[0]
 
 
 def slerp(a, b, s):

@@ -1,6 +1,10 @@
 """The read-only attention classifier of section 4.1: against a NumPy re-derivation, finite
 differences, save/load, its pictures, and its training through the shared loop."""
 import hashlib
+import json
+import os
+import subprocess
+import sys
 
 import imageio.v3 as iio
 import mxnet as mx
@@ -10,10 +14,12 @@ from mxnet import autograd, gluon
 
 import reference
 from conftest import events
-from draw_gluon import Classifier, ClassifierConfig, DRAW, DRAWConfig, load_model, load_run, viz
+from draw_gluon import Classifier, ClassifierConfig, DRAW, DRAWConfig, data, load_model, load_run, viz
+from draw_gluon.cli import main as cli
 from draw_gluon.config import read_config
 from draw_gluon.train import config_from_args, main, parse_args
-from draw_gluon.train.objectives import Classification, glimpse_frames
+from draw_gluon.pictures import glimpse_frames
+from draw_gluon.train.objectives import Classification
 
 CLASSIFY = ["--task", "classify", "--dataset", "mnist5k", "-s", "4", "-u", "64", "-ar", "8", "-r", "3e-3",
             "-v", "500"]
@@ -141,20 +147,68 @@ def sha256(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_a_classification_run_learns_logs_and_resumes_exactly(tmp_path):
-    whole = CLASSIFY + ["--logdir", str(tmp_path), "--run_name", "whole", "-t", "6400", "-f", "3200"]
-    assert main(whole) == 0
-    run = tmp_path / "whole"
-    metrics = Classification.names
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """A small classifier trained on mnist5k through train_mnist.py's loop (a few seconds)."""
+    logdir = tmp_path_factory.mktemp("runs")
+    assert main(CLASSIFY + ["--logdir", str(logdir), "--run_name", "whole", "-t", "6400", "-f", "3200"]) == 0
+    return logdir / "whole"
+
+
+def test_a_classification_run_learns_logs_and_resumes_exactly(run, tmp_path):
     scalars = events(run)["scalars"]
     assert {"train/loss", "train/error", "valid/loss", "valid/error"} <= set(scalars)
     errors = [value for _, value in scalars["valid/error"]]
     assert errors[-1] < 0.5, f"chance is 0.9; validation error went {errors}"
     png = iio.imread(run / "pictures" / "glimpses-0000006400.png")
     assert png.shape[1] > png.shape[0] / 8 * 3, "a row per image, a column per glimpse"
-    assert isinstance(load_run(str(run)), Classifier) and metrics == ("loss", "error")
+    assert isinstance(load_run(str(run)), Classifier) and Classification.names == ("loss", "error")
 
     parts = CLASSIFY + ["--logdir", str(tmp_path), "--run_name", "parts", "-t", "3200", "-f", "3200"]
     assert main(parts) == 0
     assert main(["--resume", str(tmp_path / "parts"), "-t", "6400"]) == 0
     assert sha256(tmp_path / "parts" / "model.params") == sha256(run / "model.params")
+
+
+def test_evaluate_command_scores_the_error_rate_and_draws_the_glimpses(run, capsys):
+    assert cli(["evaluate", str(run), "--num", "300", "--out", str(run / "ev")]) == 0
+    result = json.loads((run / "ev" / "evaluation.json").read_text())
+    model = load_run(str(run))
+    x = data.load("mnist5k").splits["test"][:300]
+    y = data.load("mnist5k").labels["test"][:300]
+    logits = model(mx.nd.array(x)).asnumpy().astype(np.float64)
+    log_p = logits - logits.max(axis=1, keepdims=True)
+    log_p -= np.log(np.exp(log_p).sum(axis=1, keepdims=True))
+    error = np.mean(logits.argmax(axis=1) != y)
+    assert result["num_images"] == 300 and result["error"] == pytest.approx(error)
+    assert result["error_se"] == pytest.approx(np.sqrt(error * (1 - error) / 300))
+    assert result["cross_entropy"] == pytest.approx(-log_p[np.arange(300), y].mean(), rel=1e-5)
+    assert f"error {100 * error:.2f}%" in capsys.readouterr().out
+    assert len(iio.imread(run / "ev" / "glimpses.gif", index=None)) == 5  # bare image + 4 glimpses
+
+
+def test_drawing_commands_refuse_a_classifier_in_one_line(run, capsys):
+    assert cli(["sample", str(run)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "holds a classifier, which draws nothing" in err[0]
+
+
+EXPORTED = """
+import sys
+import mxnet as mx
+import numpy as np
+net = mx.gluon.SymbolBlock.imports(sys.argv[1] + "/classifier-symbol.json", ["data"],
+                                   sys.argv[1] + "/classifier-0000.params")
+np.save(sys.argv[3], net(mx.nd.array(np.load(sys.argv[2]))).asnumpy())
+"""
+
+
+def test_exported_classifier_runs_with_only_mxnet(run, tmp_path):
+    assert cli(["export", str(run), "--out", str(tmp_path / "export")]) == 0
+    x = np.random.RandomState(0).rand(5, 1, 28, 28).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    (tmp_path / "use.py").write_text(EXPORTED)
+    subprocess.run([sys.executable, str(tmp_path / "use.py"), str(tmp_path / "export"), str(tmp_path / "x.npy"),
+                    str(tmp_path / "logits.npy")], check=True, cwd=tmp_path, env=dict(os.environ, PYTHONPATH=""))
+    expected = load_run(str(run))(mx.nd.array(x)).asnumpy()
+    np.testing.assert_allclose(np.load(tmp_path / "logits.npy"), expected, rtol=1e-5, atol=1e-5)

@@ -249,7 +249,7 @@ def test_resume_rejects_an_args_json_edited_into_nonsense(tmp_path, capsys):
 def test_commands_reject_a_config_edited_into_nonsense_or_a_mismatched_dataset(tmp_path, capsys):
     make_model(tiny_config()).save(str(tmp_path / "model"))
     assert cli(["reconstruct", str(tmp_path / "model"), "--dataset", "mnist5k"]) == 2
-    assert "mnist5k images are (1, 28, 28), the model draws (1, 6, 5)" in capsys.readouterr().err
+    assert "mnist5k images are (1, 28, 28), the model takes (1, 6, 5)" in capsys.readouterr().err
     config = tmp_path / "model" / "config.json"
     config.write_text(config.read_text().replace('"num_steps": 3', '"num_steps": "many"'))
     assert cli(["sample", str(tmp_path / "model")]) == 2

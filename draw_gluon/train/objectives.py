@@ -75,23 +75,13 @@ class Classification:
 
     def pictures(self, model, images, labels):
         """A GIF of the glimpses (all images at once) and a PNG table, one image per row."""
-        frames = glimpse_frames(model, images[:self.num_pictures], self.scale)
-        steps = viz.grid_frames(frames)
-        table = viz.grid_frames(frames.reshape((-1, 1) + frames.shape[2:]), nrow=frames.shape[1])[0]
+        steps, table = pictures.glimpse_pictures(model, images[:self.num_pictures], self.scale)
         return {"glimpses": (viz.png_bytes(table), "png", table),
                 "glimpse_path": (viz.gif_bytes(steps), "gif", steps[-1])}
 
     @staticmethod
     def summary(scores):
         return f"error {100 * scores['error']:.2f}% (cross-entropy {scores['loss']:.4f} nats)"
-
-
-def glimpse_frames(model, images, scale=2):
-    """Each image with the read window of each glimpse outlined: uint8 ``(n, T + 1, h, w, 3)``,
-    frame 0 the bare image."""
-    _, windows = model.glimpses(mx.nd.array(images, ctx=first_context(model)))
-    steps = np.repeat(np.asarray(images)[:, None], model.config.num_glimpses + 1, axis=1)
-    return viz.canvas_frames(steps, [windows.asnumpy()], [model.config.read_size], [viz.READ_COLOUR], scale)
 
 
 TASKS = {"generate": VariationalBound, "classify": Classification}
