@@ -8,9 +8,10 @@
     draw-gluon export RUN_DIR        symbol + params for gluon.SymbolBlock.imports
 
 Each command writes a folder, ``RUN_DIR/<command>`` (``RUN_DIR/evaluate-<split>-k<K>``) unless
-``--out`` says otherwise,, and prints the
-paths it wrote. RUN_DIR is a ``train_mnist.py`` run (its final model, else its newest checkpoint)
-or any folder written by ``DRAW.save``; ``evaluate`` and ``export`` also take a classifier's.
+``--out`` says otherwise, and prints the paths it wrote. RUN_DIR is a ``train_mnist.py`` run (its
+final model, else its newest checkpoint), any folder written by ``DRAW.save``, or the name of a
+pretrained model (``draw_gluon.pretrained``; output then goes to ``./<name>-<command>``);
+``evaluate`` and ``export`` also take a classifier's.
 """
 import json
 import os
@@ -18,7 +19,7 @@ import sys
 
 import mxnet as mx
 
-from . import data, viz
+from . import data, model_zoo, viz
 from .checkpoint import load_run
 from .classifier import Classifier
 from .evaluation import evaluate_classifier, evaluate_nll
@@ -34,7 +35,9 @@ def build_parser():
 
     def command(name, help, pictures=False, images=False):
         c = commands.add_parser(name, help=help, description=help)
-        c.add_argument("run_dir", metavar="RUN_DIR", help="a training run, or a folder written by DRAW.save")
+        c.add_argument("run_dir", metavar="RUN_DIR",
+                       help="a training run, a folder written by DRAW.save, or a pretrained model's name "
+                            f"({', '.join(model_zoo.names()) or 'none shipped'})")
         default = "evaluate-SPLIT-kSAMPLES" if name == "evaluate" else name
         c.add_argument("--out", help=f"output folder; an earlier output folder there is replaced (default: RUN_DIR/{default})")
         c.add_argument("--seed", type=int, default=0, help="seed of the noise: same seed, same output")
@@ -70,9 +73,10 @@ def run_images(args, config, labels=False):
     """The images of ``args.split`` from the run's dataset (or ``--dataset``), checked against the
     model; with ``labels``, ``(images, labels)``."""
     stored = {}
-    if os.path.isfile(os.path.join(args.run_dir, "args.json")):
-        with open(os.path.join(args.run_dir, "args.json")) as f:
-            stored = json.load(f)
+    for name in ("args.json", "info.json"):  # a run's flags, or a pretrained model's facts
+        if os.path.isfile(os.path.join(args.run_dir, name)):
+            with open(os.path.join(args.run_dir, name)) as f:
+                stored = json.load(f)
     name = args.dataset or stored.get("dataset", "binarized_mnist")
     data_dir = args.data_dir or stored.get("data_dir") or os.environ.get("DRAW_DATA_DIR")
     dataset = data.load(name, data_dir, stored.get("binarize", "dynamic"))
@@ -132,7 +136,10 @@ def main(argv=None):
     args = p.parse_args(argv)
     check_gpus(p, [0] if args.gpu else [])
     default = f"evaluate-{args.split}-k{args.samples}" if args.command == "evaluate" else args.command
-    args.out = args.out or os.path.join(args.run_dir, default)
+    folder = model_zoo.resolve(args.run_dir)
+    # A pretrained model's output goes to the working directory, not into the installed package.
+    args.out = args.out or (os.path.join(args.run_dir, default) if folder == args.run_dir else f"{args.run_dir}-{default}")
+    args.run_dir = folder
     try:
         model = load_run(args.run_dir, mx.gpu(0) if args.gpu else mx.cpu())
         if isinstance(model, Classifier) and args.command not in ("evaluate", "export"):

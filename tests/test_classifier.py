@@ -14,7 +14,8 @@ from mxnet import autograd, gluon
 
 import reference
 from conftest import events
-from draw_gluon import Classifier, ClassifierConfig, DRAW, DRAWConfig, data, load_model, load_run, viz
+import draw_gluon
+from draw_gluon import Classifier, ClassifierConfig, DRAW, DRAWConfig, data, load_model, load_run, model_zoo, viz
 from draw_gluon.cli import main as cli
 from draw_gluon.config import read_config
 from draw_gluon.train import config_from_args, main, parse_args
@@ -212,3 +213,20 @@ def test_exported_classifier_runs_with_only_mxnet(run, tmp_path):
                     str(tmp_path / "logits.npy")], check=True, cwd=tmp_path, env=dict(os.environ, PYTHONPATH=""))
     expected = load_run(str(run))(mx.nd.array(x)).asnumpy()
     np.testing.assert_allclose(np.load(tmp_path / "logits.npy"), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_a_zoo_model_loads_by_name_and_the_commands_take_the_name(run, tmp_path, monkeypatch, capsys):
+    zoo = tmp_path / "zoo"
+    load_run(str(run)).save(str(zoo / "tiny-classifier"))
+    (zoo / "tiny-classifier" / "info.json").write_text(json.dumps({"dataset": "mnist5k"}))
+    monkeypatch.setattr(model_zoo, "ZOO", str(zoo))
+    assert model_zoo.names() == ["tiny-classifier"]
+    model = draw_gluon.pretrained("tiny-classifier")
+    x = mx.nd.array(data.load("mnist5k").splits["test"][:4])
+    np.testing.assert_array_equal(model(x).asnumpy(), load_run(str(run))(x).asnumpy())
+    with pytest.raises(ValueError, match="no pretrained model 'nope'; the shipped ones are tiny-classifier"):
+        draw_gluon.pretrained("nope")
+    monkeypatch.chdir(tmp_path)
+    assert cli(["evaluate", "tiny-classifier", "--num", "50"]) == 0
+    assert (tmp_path / "tiny-classifier-evaluate-test-k1" / "evaluation.json").is_file(), "output in the working directory"
+    assert sorted(os.listdir(zoo / "tiny-classifier")) == ["config.json", "info.json", "model.params"]
