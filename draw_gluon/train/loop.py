@@ -3,6 +3,7 @@
 A run lives in ``--logdir/<run name>/``: ``args.json`` (the flags), ``config.json``, the mxboard
 event file, ``checkpoints/``, ``pictures/`` and, once finished, ``model.params`` and ``metrics.json``.
 """
+import argparse
 import collections
 import json
 import os
@@ -20,7 +21,7 @@ from tqdm import tqdm
 
 from .. import checkpoint, data, viz
 from ..io import atomic_dir, atomic_write, exclusive
-from .flags import config_from_args, parse_args
+from .flags import build_parser, config_from_args, data_options, inconsistency, parse_args
 from .objectives import TASKS
 INTERRUPTED = 130  # exit code after Ctrl-C, as a shell reports for SIGINT
 DIVERGED = 3  # exit code when training stopped on non-finite losses
@@ -169,25 +170,27 @@ class Diverged(RuntimeError):
     """Too many updates in a row had a non-finite loss or gradient."""
 
 
-def train(args, ctxs=None):
+def train(args, ctxs=None, dataset=None):
     """Run (or resume) the training described by ``args``; returns ``(run_dir, metrics)``, or
     ``(run_dir, None)`` when stopped by Ctrl-C after writing a checkpoint.
 
-    ``ctxs`` overrides the devices chosen by ``--gpu``/``--gpus`` (a list of contexts). Raises
+    ``ctxs`` overrides the devices chosen by ``--gpu``/``--gpus`` (a list of contexts); ``dataset``
+    (a ``data.Dataset``) the data named by ``--dataset``. Raises
     :class:`Diverged` (after checkpointing the last good state) when ``--max_nonfinite`` updates in
     a row were skipped, and ``OSError`` when a file cannot be written (earlier checkpoints intact).
     """
     ctxs = ctxs or ([mx.gpu(i) for i in args.gpus] if args.gpus else [mx.cpu()])
-    config = config_from_args(args)
-    objective = TASKS[args.task](config, args.seed)
-    if objective.needs_labels and args.dataset not in data.LABELLED:
+    if TASKS[args.task].needs_labels and args.dataset not in data.LABELLED:
         raise ValueError(f"--task {args.task} needs labels and {args.dataset} has none; pick a labelled "
                          f"dataset ({', '.join(data.LABELLED)})")
-    dataset = data.load(args.dataset, args.data_dir, args.binarize)
+    dataset = dataset or data.load(args.dataset, args.data_dir, args.binarize, **data_options(args))
     train_images = dataset.splits["train"]
+    config = config_from_args(args, channels=train_images.shape[1])
+    objective = TASKS[args.task](config, args.seed)
     if train_images.shape[1:] != config.image_shape:
-        raise ValueError(f"dataset images are {train_images.shape[1:]}, the model expects "
-                         f"{config.image_shape}; set --input_height/--input_width to match")
+        _, height, width = train_images.shape[1:]
+        raise ValueError(f"dataset images are {height}x{width}, the model's {config.image_shape[1]}x"
+                         f"{config.image_shape[2]}; pass -hh {height} -ww {width} (or --resize for a folder)")
     if args.batch_size > len(train_images):
         raise ValueError(f"--batch_size {args.batch_size} exceeds the {len(train_images)} training images")
     run_dir = open_run(args, config)
@@ -286,6 +289,47 @@ def _train_loop(args, ctxs, dataset, objective, run_dir):
                 started = time.time()
                 save_checkpoint()
     return model, state
+
+
+def fit(train_images, valid_images, test_images=None, ctxs=None, **flags):
+    """Train DRAW on NumPy arrays with the loop of ``train_mnist.py``: the same run folder,
+    checkpoints, pictures and TensorBoard logs.
+
+    Parameters
+    ----------
+    train_images, valid_images, test_images : float arrays (N, C, H, W) with values in [0, 1]
+        The model draws images of this shape. Without ``test_images`` the final test scores are
+        those of the validation images.
+    ctxs : list of Context, optional
+        Devices (default: the CPU, or the GPUs named by ``gpus``).
+    **flags
+        Any ``train_mnist.py`` flag by its long name: ``num_train_samples=200_000``,
+        ``attention=True``, ``num_steps=16``, ``learning_rate=3e-3``, ``logdir="results"``,
+        ``run_name="mine"``, ``resume="results/mine"``...
+
+    Returns
+    -------
+    (model, run_dir, metrics) : the trained :class:`~draw_gluon.DRAW`, its run folder and the
+    contents of its ``metrics.json`` (``metrics`` is None if stopped early by Ctrl-C).
+    """
+    defaults = vars(build_parser().parse_args([]))
+    unknown = sorted(set(flags) - set(defaults))
+    if unknown:
+        raise TypeError(f"fit() got unknown flags {', '.join(unknown)}; use train_mnist.py's long names "
+                        "(see python train_mnist.py --help)")
+    splits = {"train": train_images, "valid": valid_images,
+              "test": valid_images if test_images is None else test_images}
+    for split, images in splits.items():
+        data.check_images(images, f"the {split} split", np.shape(train_images)[1:])
+    args = argparse.Namespace(**dict(defaults, **flags, dataset="arrays", task="generate"))
+    args.input_height, args.input_width = np.shape(train_images)[2:]
+    args.gpus = args.gpus or ([0] if args.gpu else [])
+    problem = inconsistency(args)
+    if problem:
+        raise ValueError(problem)
+    dataset = data.Dataset({k: np.asarray(v, dtype=np.float32) for k, v in splits.items()}, {}, False, {})
+    run_dir, metrics = train(args, ctxs, dataset)
+    return checkpoint.load_run(run_dir, (ctxs or [mx.cpu()])[0]), run_dir, metrics
 
 
 def split_of(dataset, objective, split, limit=None):
