@@ -29,6 +29,7 @@ setup(
         "tensorboard>=2.0",
         "mlxtend>=0.17",
         "matplotlib>=3.0",  # the KL-per-glimpse plot; gluoncv needs it too
+        "scipy>=1.0",  # SVHN's .mat files; gluoncv needs it too
     ],
     extras_require={
         # Alternatives: install exactly one of them.

@@ -1,9 +1,13 @@
 import base64
+import contextlib
+import functools
+import http.server
 import json
 import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -115,3 +119,25 @@ def wait_for_checkpoint(run_dir, process, timeout=120, at_least=1):
         assert process.poll() is None, stderr_of(process)
         assert time.time() < deadline, f"no checkpoint of {at_least} samples appeared"
         time.sleep(0.01)
+
+
+@contextlib.contextmanager
+def serving(directory):
+    """An HTTP server on localhost serving the files of ``directory``: yields its base URL and the
+    list of paths requested so far."""
+    requests = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def do_GET(self):
+            requests.append(self.path)
+            super().do_GET()
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(directory)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_port}", requests
+    finally:
+        httpd.shutdown()

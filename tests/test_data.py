@@ -1,6 +1,5 @@
 """Datasets: the paper's binarized MNIST from .npz, .amat or a (local) download, checked against the
 published SHA-256 table; batches that resume exactly; dynamic binarisation."""
-import functools
 import gzip
 import hashlib
 import http.server
@@ -11,7 +10,7 @@ import threading
 import numpy as np
 import pytest
 
-from conftest import paper_data_dir
+from conftest import paper_data_dir, serving
 from draw_gluon import data
 from draw_gluon.data import binarized_mnist, mnist
 
@@ -48,20 +47,8 @@ def amat_dir(tmp_path_factory, synthetic):
 @pytest.fixture
 def server(amat_dir):
     """An HTTP server on localhost serving the .amat files, counting requests."""
-    requests = []
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def do_GET(self):
-            requests.append(self.path)
-            super().do_GET()
-
-        def log_message(self, *args):
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=amat_dir))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_port}/binarized_mnist_{{split}}.amat", requests
-    httpd.shutdown()
+    with serving(amat_dir) as (base, requests):
+        yield base + "/binarized_mnist_{split}.amat", requests
 
 
 def test_download_once_into_cache_and_check_hashes(server, synthetic, tmp_path, capsys):
@@ -254,5 +241,5 @@ def test_offline_labelled_mnist_holds_mlxtends_digits_with_their_labels():
 
 
 def test_unknown_dataset():
-    with pytest.raises(data.DataError, match="unknown dataset 'svhn'"):
-        data.load("svhn")
+    with pytest.raises(data.DataError, match="unknown dataset 'imagenet'; choose one of binarized_mnist, "):
+        data.load("imagenet")

@@ -3,7 +3,7 @@
 One module per dataset family registers its loaders in :data:`REGISTRY`; a new dataset is a module
 and a line here. Every split is checked (:func:`check_images`) before anyone trains on it.
 """
-from . import binarized_mnist, composed, folder, mnist
+from . import binarized_mnist, cifar, composed, folder, mnist, svhn
 from .common import SPLITS, Batches, DataError, Dataset, binarize_batch, check_images, download
 
 __all__ = ["load", "REGISTRY", "DATASETS", "LABELLED", "SPLITS", "Dataset", "DataError", "Batches", "binarize_batch",
@@ -16,10 +16,12 @@ REGISTRY = {
     "mnist5k": mnist.load_mnist5k,
     "two_digit_mnist": composed.load_two_digit,
     "cluttered_mnist": composed.load_cluttered,
+    "svhn": svhn.load,
+    "cifar10": cifar.load,
     "folder": folder.load,
 }
 DATASETS = tuple(REGISTRY)
-LABELLED = ("mnist", "mnist5k", "cluttered_mnist")  # the datasets whose Dataset.labels are filled
+LABELLED = ("mnist", "mnist5k", "cluttered_mnist", "svhn", "cifar10")  # the datasets whose Dataset.labels are filled
 
 
 def load(name, data_dir=None, binarize="dynamic", **options):

@@ -6,11 +6,10 @@ cache folder; every split is checked against the published SHA-256.
 import hashlib
 import os
 import sys
-import urllib.error
 
 import numpy as np
 
-from .common import DEFAULT_CACHE, SPLITS, DataError, Dataset, as_images, download
+from .common import DEFAULT_CACHE, SPLITS, DataError, Dataset, as_images, find_or_fetch
 
 AMAT_URL = ("http://www.cs.toronto.edu/~larocheh/public/datasets/binarized_mnist/"
             "binarized_mnist_{split}.amat")
@@ -97,16 +96,7 @@ def check_split(flat, split):
 
 def _find_or_download(split, data_dir, cache_dir, url):
     name = f"binarized_mnist_{split}.amat"
-    for folder in (data_dir, cache_dir):
-        if folder and os.path.isfile(os.path.join(folder, name)):
-            return os.path.join(folder, name)
-    target = os.path.join(cache_dir, name)
-    os.makedirs(cache_dir, exist_ok=True)
     try:
-        download(url.format(split=split), target)
-    except (urllib.error.URLError, OSError) as err:
-        raise DataError(f"cannot download {url.format(split=split)} ({err}); put {name} (or "
-                        f"binarized_mnist.npz) in --data-dir, or in {cache_dir}") from None
-    return target
-
-
+        return find_or_fetch(name, url.format(split=split), data_dir, cache_dir)
+    except DataError as err:
+        raise DataError(f"{err} (or binarized_mnist.npz in --data-dir)") from None

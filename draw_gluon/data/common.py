@@ -1,6 +1,8 @@
 """What every dataset shares: the split names, the checks, the download, the batches."""
 import collections
+import hashlib
 import os
+import urllib.error
 import urllib.request
 
 import numpy as np
@@ -37,6 +39,38 @@ def download(url, path):
                 bar.update(len(chunk))
         if total is not None and os.path.getsize(tmp) != total:
             raise DataError(f"download of {url} stopped early; run again to retry")
+
+
+def find_or_fetch(name, url, data_dir=None, cache_dir=None, md5=None):
+    """The path of the file ``name``: from ``data_dir``, else the cache (``cache_dir``, default
+    ``$DRAW_CACHE_DIR`` or ~/.cache/draw-gluon), else downloaded from ``url`` into the cache.
+
+    With ``md5`` (the published checksum) a download is checked, and a bad one deleted, so that the
+    next attempt fetches it again. Offline with nothing found, the error says where to put the file.
+    """
+    cache_dir = cache_dir or os.environ.get("DRAW_CACHE_DIR", DEFAULT_CACHE)
+    for folder in (data_dir, cache_dir):
+        if folder and os.path.isfile(os.path.join(folder, name)):
+            return os.path.join(folder, name)
+    target = os.path.join(cache_dir, name)
+    os.makedirs(cache_dir, exist_ok=True)
+    try:
+        download(url, target)
+    except (urllib.error.URLError, OSError) as err:
+        raise DataError(f"cannot download {url} ({err}); put {name} in --data-dir, or in {cache_dir}") from None
+    if md5 and file_md5(target) != md5:
+        os.remove(target)
+        raise DataError(f"the download of {url} is damaged (its MD5 is not the published {md5}); "
+                        "run again to fetch it again")
+    return target
+
+
+def file_md5(path):
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def binarize_batch(grey, rng):

