@@ -1,0 +1,35 @@
+"""MXNet's launcher through draw_gluon.launch: a scheduler, a server and two workers on loopback."""
+import os
+import signal
+import subprocess
+import sys
+
+KV_SCRIPT = """
+import mxnet as mx
+kv = mx.kv.create("dist_sync")
+kv.init(3, mx.nd.zeros((2,)))
+kv.push(3, mx.nd.ones((2,)) * (kv.rank + 1))
+out = mx.nd.zeros((2,))
+kv.pull(3, out=out)
+print("rank", kv.rank, "of", kv.num_workers, "pulled", out.asnumpy().tolist(), flush=True)
+"""
+
+
+def test_the_local_launcher_starts_every_process_and_they_sum_their_pushes(tmp_path):
+    script = tmp_path / "kv.py"
+    script.write_text(KV_SCRIPT)
+    command = [sys.executable, "-m", "draw_gluon.launch", "-n", "2", "-s", "1", "--launcher", "local",
+               sys.executable, str(script)]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                               cwd=tmp_path, start_new_session=True)
+    try:
+        out, _ = process.communicate(timeout=120)
+    finally:  # the scheduler, server and workers too, whatever happened
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    assert process.returncode == 0, out
+    lines = sorted(line for line in out.splitlines() if line.startswith("rank"))
+    assert lines == ["rank 0 of 2 pulled [3.0, 3.0]", "rank 1 of 2 pulled [3.0, 3.0]"], out
