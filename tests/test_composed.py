@@ -70,3 +70,22 @@ def test_registry_builds_each_split_from_the_same_split_of_mnist(monkeypatch):
     two = data.load("two_digit_mnist")
     assert two.splits["train"].shape == (40, 1, 60, 60) and two.labels == {}
     assert set(np.unique(two.splits["valid"])) <= {0.0, 0.5, 1.0}  # valid digits are 0.5: one or two of them
+
+
+def test_cluttered_training_batches_are_built_afresh_around_the_same_targets(monkeypatch):
+    digits = np.random.RandomState(0).uniform(0.01, 0.1, (30, 1, 28, 28)).astype(np.float32)
+    digits[3::10] = 1  # only the digits labelled 3 are solid squares; the others are faint noise
+    source = {s: (digits, np.arange(30) % 10) for s in data.SPLITS}
+    monkeypatch.setattr(composed.mnist, "labelled", lambda data_dir=None: source)
+    clut = data.load("cluttered_mnist")
+    np.testing.assert_array_equal(clut.labels["train"], np.arange(30) % 10)  # image i's target is digit i
+    np.testing.assert_array_equal(full_squares(clut.splits["train"]), clut.labels["train"] == 3)
+    batches = data.Batches(clut.splits["train"], 30, seed=0, labels=clut.labels["train"], remake=clut.remake)
+    first, second = batches.next(), batches.next()
+    for images, labels in (first, second):
+        np.testing.assert_array_equal(full_squares(images), labels == 3)
+    static = {image.tobytes() for image in clut.splits["train"]}
+    assert not any(image.tobytes() in static for image in np.concatenate([first[0], second[0]])), \
+        "each batch is built afresh, not taken from the stored training images"
+    plain = data.Batches(clut.splits["train"], 30, seed=0, labels=clut.labels["train"]).next()[0]
+    assert all(image.tobytes() in static for image in plain)

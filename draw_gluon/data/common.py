@@ -18,13 +18,15 @@ class DataError(ValueError):
     """A dataset is missing, malformed or not what it claims to be."""
 
 
-Dataset = collections.namedtuple("Dataset", "splits labels dynamic sha256")
+Dataset = collections.namedtuple("Dataset", "splits labels dynamic sha256 remake", defaults=(None,))
 Dataset.__doc__ = """A dataset's splits by name (``train``, ``valid``, ``test``).
 
 splits : {split: float32 (N, C, H, W) images with values in [0, 1]}
 labels : {split: int (N,) class labels}, empty when the dataset has none
 dynamic : training batches must go through :func:`binarize_batch` (grey levels sampled afresh)
 sha256 : {split: hash of the data as read}, empty when the dataset has no published hashes
+remake : None, or ``remake(indices, rng)``: fresh training images standing for the training
+    images ``indices`` (same labels), drawn with the NumPy generator ``rng``
 """
 
 
@@ -105,12 +107,14 @@ class Batches:
     """Shuffled training batches, pass after pass, whose position can be saved and restored exactly.
 
     Each pass visits the images in a fresh random order; a pass ends when fewer than a full batch
-    remain. With ``dynamic`` the images are grey levels and each batch is binarised afresh. With
-    ``labels`` (N,), each batch comes with its images' labels.
+    remain. With ``dynamic`` the images are grey levels and each batch is binarised afresh; with
+    ``remake`` (see :class:`Dataset`) each batch is built afresh. With ``labels`` (N,), each batch
+    comes with its images' labels.
     """
 
-    def __init__(self, images, batch_size, seed, dynamic=False, labels=None):
+    def __init__(self, images, batch_size, seed, dynamic=False, labels=None, remake=None):
         self.images, self.labels, self.batch_size, self.dynamic = images, labels, batch_size, dynamic
+        self.remake = remake
         self.rng = np.random.RandomState(seed)
         self.order, self.position = self.rng.permutation(len(images)), 0
 
@@ -122,7 +126,7 @@ class Batches:
         n = min(self.batch_size, limit or self.batch_size)
         picked = self.order[self.position:self.position + n]
         self.position += n
-        batch = self.images[picked]
+        batch = self.images[picked] if self.remake is None else self.remake(picked, self.rng)
         return (binarize_batch(batch, self.rng) if self.dynamic else batch,
                 None if self.labels is None else self.labels[picked])
 

@@ -31,13 +31,14 @@ def two_digits(digits, n, rng, size=60):
     return np.minimum(out, 1, out=out)
 
 
-def cluttered(digits, labels, n, rng, size=100, num_clutter=8, clutter_size=8):
-    """``n`` cluttered images (n, 1, size, size) and their targets' labels (n,)."""
+def cluttered(digits, labels, n, rng, size=100, num_clutter=8, clutter_size=8, targets=None):
+    """``n`` cluttered images (n, 1, size, size) and their targets' labels (n,); the targets are
+    random digits, or the digits numbered ``targets`` (n,)."""
     out = np.zeros((n, 1, size, size), dtype=np.float32)
     sources = rng.randint(len(digits), size=(n, num_clutter))
     crops = rng.randint(28 - clutter_size + 1, size=(n, num_clutter, 2))
     spots = rng.randint(size - clutter_size + 1, size=(n, num_clutter, 2))
-    targets = rng.randint(len(digits), size=n)
+    targets = rng.randint(len(digits), size=n) if targets is None else np.asarray(targets)
     corners = rng.randint(size - 28 + 1, size=(n, 2))
     for k in range(n):
         for c in range(num_clutter):
@@ -56,8 +57,19 @@ def load_two_digit(data_dir=None, seed=0, **_):
 
 
 def load_cluttered(data_dir=None, seed=0, **_):
-    """The registry's ``cluttered_mnist``: 50k / 10k / 10k grey 100x100 images with labels (2.8 GB)."""
+    """The registry's ``cluttered_mnist``: 50k / 10k / 10k grey 100x100 images with labels (2.8 GB).
+
+    Training image ``i`` has training digit ``i`` as its target, and every training batch is built
+    afresh (``Dataset.remake``): each pass places each training digit at a new spot among new
+    clutter. The valid and test images are fixed.
+    """
     source = mnist.labelled(data_dir)
-    built = {s: cluttered(x, y, len(x), np.random.RandomState(seed + i)) for i, (s, (x, y)) in
-             enumerate((s, source[s]) for s in SPLITS)}
-    return Dataset({s: v[0] for s, v in built.items()}, {s: v[1] for s, v in built.items()}, False, {})
+    built = {s: cluttered(x, y, len(x), np.random.RandomState(seed + i),
+                          targets=np.arange(len(x)) if s == "train" else None)
+             for i, (s, (x, y)) in enumerate((s, source[s]) for s in SPLITS)}
+    digits, labels = source["train"]
+
+    def remake(picked, rng):
+        return cluttered(digits, labels, len(picked), rng, targets=picked)[0]
+
+    return Dataset({s: v[0] for s, v in built.items()}, {s: v[1] for s, v in built.items()}, False, {}, remake)

@@ -220,7 +220,7 @@ def prepare(args, objective, ctxs, dataset, run_dir):
         model.hybridize(static_alloc=True)
     trainer = make_trainer(model, args, len(ctxs))
     batches = data.Batches(dataset.splits["train"], args.batch_size, args.seed, dataset.dynamic,
-                           dataset.labels.get("train") if objective.needs_labels else None)
+                           dataset.labels.get("train") if objective.needs_labels else None, dataset.remake)
     state = {"samples_seen": 0, "train_time_s": 0.0, "data_time_s": 0.0, "wall_time_s": 0.0,
              "skipped_updates": 0, "validation": [], "data_sha256": dataset.sha256}
     restored = checkpoint.restore(run_dir, model, trainer, ctxs) if args.resume else None
