@@ -64,12 +64,17 @@ def load_cluttered(data_dir=None, seed=0, **_):
     clutter. The valid and test images are fixed.
     """
     source = mnist.labelled(data_dir)
-    built = {s: cluttered(x, y, len(x), np.random.RandomState(seed + i),
-                          targets=np.arange(len(x)) if s == "train" else None)
-             for i, (s, (x, y)) in enumerate((s, source[s]) for s in SPLITS)}
+    built = {s: cluttered_split(s, source, seed) for s in SPLITS}
     digits, labels = source["train"]
 
     def remake(picked, rng):
         return cluttered(digits, labels, len(picked), rng, targets=picked)[0]
 
     return Dataset({s: v[0] for s, v in built.items()}, {s: v[1] for s, v in built.items()}, False, {}, remake)
+
+
+def cluttered_split(split, source, seed=0):
+    """One split of ``cluttered_mnist`` (images, labels) from ``source`` (:func:`mnist.labelled`)."""
+    x, y = source[split]
+    targets = np.arange(len(x)) if split == "train" else None
+    return cluttered(x, y, len(x), np.random.RandomState(seed + SPLITS.index(split)), targets=targets)

@@ -1,0 +1,35 @@
+"""The models that ship inside the package: they load offline on CPU, and score what their
+info.json claims when re-measured from the installed files."""
+import os
+
+import mxnet as mx
+import numpy as np
+import pytest
+
+from conftest import paper_data_dir
+from draw_gluon import DRAW, model_zoo, pretrained
+from draw_gluon.data import binarized_mnist
+from draw_gluon.evaluation import evaluate_nll
+
+SHIPPED = {"mnist-attention": DRAW}
+
+
+def test_the_shipped_models_load_offline_in_float32_and_stay_small():
+    assert set(SHIPPED) <= set(model_zoo.names())
+    for name, kind in SHIPPED.items():
+        model = pretrained(name)
+        assert type(model) is kind
+        assert all(p.data().dtype == np.float32 and p.data().context == mx.cpu()
+                   for p in model.collect_params().values())
+        assert os.path.getsize(os.path.join(model_zoo.ZOO, name, "model.params")) < 8e6
+        assert model_zoo.info(name)["dataset"] in ("cluttered_mnist", "binarized_mnist")
+
+
+def test_the_shipped_drawing_model_scores_its_claimed_bound():
+    folder = paper_data_dir()
+    claim = model_zoo.info("mnist-attention")["test"]
+    images = binarized_mnist.read(folder, splits=("test",))[0]["test"]
+    model = pretrained("mnist-attention")
+    model.hybridize(static_alloc=True)
+    measured = evaluate_nll(model, images, 1, progress=False)
+    assert measured["bound"]["nats"] == pytest.approx(claim["bound"]["nats"], abs=0.05)
