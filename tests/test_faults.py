@@ -203,7 +203,7 @@ def test_a_second_process_on_the_same_run_folder_refuses(tmp_path, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["-b", "0"], "argument -b/--batch_size: must be a positive integer, got 0"),
     (["-t", "100", "-f", "200"], "--val_freq (200) is larger than --num_train_samples (100)"),
-    (["--dataset", "svhn"], "argument --dataset: invalid choice: 'svhn'"),
+    (["--dataset", "imagenet"], "argument --dataset: invalid choice: 'imagenet'"),
     (["--attention", "-ar", "40"], "attention grid 40 x 40 is larger than the 28 x 28 image"),
     (["--gpu"], "MXNet sees no GPU; install the CUDA build"),
     (["--gpus", "0,x"], "expected GPU numbers separated by commas"),
