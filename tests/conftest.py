@@ -106,7 +106,12 @@ def stderr_of(process):
     return process.log.read()
 
 
-def wait_for_checkpoint(run_dir, process, timeout=120, at_least=1):
+# How long a test waits for a process before calling it hung: a guard against hangs, not a speed
+# requirement, so far beyond what a slow, shared machine needs (a busy CI machine once took > 120 s).
+HANG = 1800
+
+
+def wait_for_checkpoint(run_dir, process, timeout=HANG, at_least=1):
     """Wait until ``run_dir`` has a checkpoint of at least ``at_least`` samples (``process`` running)."""
     from draw_gluon import checkpoint
 

@@ -14,7 +14,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from conftest import TINY, events, make_model, scalar_steps, start, stderr_of, tiny_config, wait_for_checkpoint
+from conftest import HANG, TINY, events, make_model, scalar_steps, start, stderr_of, tiny_config, wait_for_checkpoint
 from draw_gluon import DRAW, checkpoint, data, evaluate_nll
 from draw_gluon.data import mnist
 from draw_gluon.cli import main as cli
@@ -66,7 +66,7 @@ def test_ctrl_c_writes_a_checkpoint_and_exits_cleanly(tmp_path):
         assert process.poll() is None, stderr_of(process)
         time.sleep(0.1)
     process.send_signal(signal.SIGINT)
-    process.wait(timeout=120)
+    process.wait(timeout=HANG)
     err = stderr_of(process)
     assert process.returncode == 130, err
     assert "Traceback" not in err and f"--resume {run_dir}" in err

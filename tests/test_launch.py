@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 
+from conftest import HANG
 from draw_gluon.launch import split_command
 
 KV_SCRIPT = """
@@ -35,7 +36,7 @@ def test_the_local_launcher_starts_every_process_and_they_sum_their_pushes(tmp_p
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
                                cwd=tmp_path, start_new_session=True)
     try:
-        out, _ = process.communicate(timeout=120)
+        out, _ = process.communicate(timeout=HANG)
     finally:  # the scheduler, server and workers too, whatever happened
         try:
             os.killpg(process.pid, signal.SIGKILL)
