@@ -14,9 +14,19 @@ theirs were taken from it (``train_mnist.py -s 8`` asked for 8 servers and train
 number of glimpses; ``--env X`` vanished), and the command is joined with spaces for a shell, so an
 argument with a space was split. Here the launcher's options end where the command begins, and the
 command reaches them as one shell-quoted word, which neither parser looks into.
+
+A third makes a failure end the job (``--launcher local``). When one process of a parameter-server
+job dies, the others wait for it forever; ``dmlc_tracker`` only raises in the thread that started it.
+Here the first process to exit with an error stops every other process of the job, and the launcher
+exits with status 1 and one line saying which process failed.
 """
+import collections
+import glob
+import os
+import re
 import runpy
 import shlex
+import signal
 import sys
 import threading
 
@@ -40,9 +50,48 @@ def split_command(argv):
     return argv[:i], argv[i + 1:]
 
 
+def descendants(pid):
+    """The process ids of every process started, directly or not, by process ``pid`` (Linux)."""
+    children = collections.defaultdict(list)
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            with open(stat) as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])  # after "pid (command) state"
+        except (OSError, IndexError, ValueError):
+            continue  # ended meanwhile
+        children[ppid].append(int(stat.split("/")[2]))
+    found, todo = [], [pid]
+    while todo:
+        kids = children[todo.pop()]
+        found += kids
+        todo += kids
+    return found
+
+
+def _stop_job_on_failure(exec_cmd):
+    """dmlc_tracker's ``exec_cmd`` (one process of a local job), ending the whole job if it fails."""
+    def run(cmd, num_attempt, role, taskid, pass_env):
+        try:
+            exec_cmd(cmd, num_attempt, role, taskid, pass_env)
+        except RuntimeError as err:  # how dmlc_tracker reports a non-zero exit status
+            status = re.search(r"return code=(-?\d+)", str(err))
+            print(f"draw_gluon.launch: {role} process {taskid} exited with status "
+                  f"{status.group(1) if status else '?'}; stopping the job (its other processes would wait "
+                  "for it forever). Continue a training run with --resume RUN_DIR.", file=sys.stderr, flush=True)
+            for pid in descendants(os.getpid()):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            os._exit(1)
+    return run
+
+
 def main(argv=None):
     if not hasattr(threading.Thread, "isAlive"):
         threading.Thread.isAlive = threading.Thread.is_alive
+    from dmlc_tracker import local
+    local.exec_cmd = _stop_job_on_failure(local.exec_cmd)
     options, command = split_command(list(sys.argv[1:] if argv is None else argv))
     sys.argv = ["python -m draw_gluon.launch"] + options + ([shlex.join(command)] if command else [])
     runpy.run_module("mxnet.tools.launch", run_name="__main__", alter_sys=True)

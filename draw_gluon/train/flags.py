@@ -12,7 +12,7 @@ LR_SCHEDULES = ("constant", "linear", "poly", "cosine", "step")
 # Flags a resumed run may change; the rest define the model and the data it learns from. The
 # devices and hybridization always come from the command that resumes.
 RESUMABLE = ("num_train_samples", "num_val_samples", "val_freq", "checkpoint_freq", "data_dir", "max_nonfinite")
-MACHINE = ("gpu", "gpus", "hybridize")
+MACHINE = ("gpu", "gpus", "hybridize", "kvstore")
 TASKS = ("generate", "classify")
 # The paper's experiments as flag defaults (flags given on the command line still win).
 PRESETS = {
@@ -103,6 +103,10 @@ def build_parser():
     add("--gpu", action="store_true", help="train on GPU 0 (needs the mxnet-cu112 build)")
     add("--gpus", type=gpu_list, default=None,
         help="train data-parallel on these GPUs, e.g. 0,1 (each gets a slice of every batch)")
+    add("--kvstore", choices=("device", "dist_sync", "dist_device_sync"), default=None,
+        help="how gradients are summed: device (default with --gpus) across this machine's devices; "
+             "dist_sync / dist_device_sync across the workers of a job started with python -m "
+             "draw_gluon.launch (each worker takes its share of every batch; rank 0 writes the run)")
     add("--attention", action="store_true", help="use selective attention (section 3.2)")
     add("-ar", "--read_size", type=positive_int, default=paper.read_size,
         help="with --attention, the read glimpse is an N x N grid of filters with this N")

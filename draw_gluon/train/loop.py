@@ -5,6 +5,7 @@ event file, ``checkpoints/``, ``pictures/`` and, once finished, ``model.params``
 """
 import argparse
 import collections
+import contextlib
 import json
 import os
 import signal
@@ -47,15 +48,35 @@ def evaluate(objective, model, images, labels, ctx, batch_size):
     return dict(zip(objective.names, (totals / len(images)).tolist()))
 
 
-def make_trainer(model, args, num_devices):
+def make_trainer(model, args, num_devices, kvstore=None):
     """Adam over the trainable parameters, with a gluoncv learning-rate schedule over the run.
 
-    Gradients are all-reduced across devices by the kvstore and clipped before each update, so the
-    kvstore must not apply the update itself.
+    Gradients are all-reduced across devices (and, with a dist ``kvstore``, across workers) by the
+    kvstore and clipped before each update, so the kvstore must not apply the update itself.
     """
     return gluon.Trainer(trainable(model), "adam", {"learning_rate": args.learning_rate,
                                                      "lr_scheduler": lr_schedule(args)},
-                         kvstore="device" if num_devices > 1 else None, update_on_kvstore=False)
+                         kvstore=kvstore or ("device" if num_devices > 1 else None), update_on_kvstore=False)
+
+
+Workers = collections.namedtuple("Workers", "kvstore rank count")
+Workers.__doc__ = """This process's place in a job: the dist kvstore (None alone), its rank and the
+number of workers. Rank 0 leads: it alone writes the run folder."""
+
+
+def join_workers(args):
+    """The job this process belongs to: a dist kvstore for ``--kvstore dist_*``, else alone."""
+    if not (args.kvstore or "").startswith("dist"):
+        return Workers(None, 0, 1)
+    kvstore = mx.kv.create(args.kvstore)
+    return Workers(kvstore, kvstore.rank, kvstore.num_workers)
+
+
+def shard(images, labels, workers):
+    """This worker's rows of a batch that every worker drew alike: worker r of W takes rows
+    [r n / W, (r + 1) n / W)."""
+    begin, end = (len(images) * k // workers.count for k in (workers.rank, workers.rank + 1))
+    return images[begin:end], None if labels is None else labels[begin:end]
 
 
 def lr_schedule(args):
@@ -73,22 +94,25 @@ first), the norm of the mean gradient before clipping, and whether the parameter
 Step.loss = property(lambda step: step.terms["loss"])
 
 
-def train_step(model, objective, trainer, parts, clip):
+def train_step(model, objective, trainer, parts, clip, total=None):
     """One update on the batch ``parts``, an ``(x, y)`` slice per device (``y`` None without labels),
     skipped if a term or the gradient is not finite; the mean gradient's norm is clipped at ``clip``.
-    Returns a :class:`Step`."""
+    ``total`` is the whole batch's size when other workers hold the rest of it (their gradients are
+    summed with ours by the kvstore). Returns a :class:`Step` of this process's slices."""
     with autograd.record():
         terms = [objective.terms(model, x, y) for x, y in parts]
     autograd.backward([t[0] for t in terms])
     trainer.allreduce_grads()
     params = trainable(model)
-    n = sum(len(x) for x, _ in parts)
+    mine = sum(len(x) for x, _ in parts)
+    n = total or mine
     # The gradients are of the batch's summed loss; the optimizer divides them by n. Clipping their
     # norm at clip * n clips the mean gradient's norm at clip, whatever the batch size or devices.
     norms = [gluon.utils.clip_global_norm([p.grad(x.context) for p in params], clip * n, check_isfinite=False)
              for x, _ in parts]
-    means = {name: sum(t[k].sum().asscalar() for t in terms) / n for k, name in enumerate(objective.names)}
+    means = {name: sum(t[k].sum().asscalar() for t in terms) / mine for k, name in enumerate(objective.names)}
     norm = norms[0].asscalar() / n
+    # Every worker sees the same summed gradient, so all skip (or all apply) the same updates.
     finite = bool(np.isfinite(list(means.values()) + [norm]).all())
     if finite:  # a skipped update leaves the parameters and Adam's moments as they were
         trainer.update(n)
@@ -193,10 +217,12 @@ def train(args, ctxs=None, dataset=None):
                          f"{config.image_shape[2]}; pass -hh {height} -ww {width} (or --resize for a folder)")
     if args.batch_size > len(train_images):
         raise ValueError(f"--batch_size {args.batch_size} exceeds the {len(train_images)} training images")
-    run_dir = open_run(args, config)
-    with exclusive(run_dir):
+    workers = join_workers(args)
+    lead = workers.rank == 0
+    run_dir = open_run(args, config) if lead else args.resume  # the other workers write nothing
+    with exclusive(run_dir) if lead else contextlib.nullcontext():
         try:
-            model, state = _train_loop(args, ctxs, dataset, objective, run_dir)
+            model, state = _train_loop(args, ctxs, dataset, objective, run_dir, workers)
         except OSError as err:
             raise OSError(f"{err.strerror or err} while writing {err.filename or run_dir}; its earlier "
                           f"checkpoints are intact: fix that, then continue with --resume {run_dir}") from None
@@ -204,6 +230,8 @@ def train(args, ctxs=None, dataset=None):
             print(f"stopped after {state['samples_seen']} samples; checkpoint written. Continue with: "
                   f"python train_mnist.py --resume {run_dir}", file=sys.stderr)
             return run_dir, None
+        if not lead:
+            return run_dir, {}
         model.save(run_dir)
         metrics = final_metrics(objective, model, dataset, ctxs[0], state, args.batch_size)
         atomic_write(os.path.join(run_dir, "metrics.json"), (json.dumps(metrics, indent=2) + "\n").encode())
@@ -211,14 +239,17 @@ def train(args, ctxs=None, dataset=None):
     return run_dir, metrics
 
 
-def prepare(args, objective, ctxs, dataset, run_dir):
+def prepare(args, objective, ctxs, dataset, run_dir, kvstore=None):
     """Model, trainer, training batches and run state: new, or from the run's newest usable checkpoint."""
     mx.random.seed(args.seed)  # the initial parameters
     model = objective.build()
     model.initialize(mx.init.Xavier(), ctx=ctxs)
+    # Every parameter drawn now, from --seed alone: those of deferred shape would otherwise be drawn
+    # at the first update, after the loop has reseeded by sample count and worker.
+    model(mx.nd.zeros((1,) + objective.config.image_shape, ctx=ctxs[0]))
     if args.hybridize:
         model.hybridize(static_alloc=True)
-    trainer = make_trainer(model, args, len(ctxs))
+    trainer = make_trainer(model, args, len(ctxs), kvstore)
     batches = data.Batches(dataset.splits["train"], args.batch_size, args.seed, dataset.dynamic,
                            dataset.labels.get("train") if objective.needs_labels else None, dataset.remake)
     state = {"samples_seen": 0, "train_time_s": 0.0, "data_time_s": 0.0, "wall_time_s": 0.0,
@@ -233,20 +264,48 @@ def prepare(args, objective, ctxs, dataset, run_dir):
     return model, trainer, batches, state
 
 
-def _train_loop(args, ctxs, dataset, objective, run_dir):
+class _Silent:
+    """Stands in for the event file on the workers other than rank 0, which write nothing."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+    def add_scalar(self, *args, **kwargs):
+        pass
+
+    def add_event(self, event):
+        pass
+
+    @property
+    def _file_writer(self):
+        return self
+
+
+def _train_loop(args, ctxs, dataset, objective, run_dir, workers=Workers(None, 0, 1)):
     """Train until the sample budget or a stop request; returns the model and the run state."""
-    model, trainer, batches, state = prepare(args, objective, ctxs, dataset, run_dir)
+    model, trainer, batches, state = prepare(args, objective, ctxs, dataset, run_dir, workers.kvstore)
     valid = split_of(dataset, objective, "valid", args.num_val_samples)
+    lead = workers.rank == 0
+
+    def reseed():
+        # From the samples seen, so a resumed run draws the same noise as one that never stopped; and
+        # from the rank, as each worker's share of the batch needs noise of its own (MXNet seeds each
+        # device apart, but the workers all train on cpu(0) or gpu(0)).
+        mx.random.seed((args.seed + state["samples_seen"]) * workers.count + workers.rank)
 
     def save_checkpoint():
-        # Reseeding here makes a resumed run draw the same noise as one that never stopped.
-        mx.random.seed(args.seed + state["samples_seen"])
-        return checkpoint.save(run_dir, model, trainer, dict(state, batches=batches.state()))
+        reseed()
+        if lead:
+            checkpoint.save(run_dir, model, trainer, dict(state, batches=batches.state()))
 
-    mx.random.seed(args.seed + state["samples_seen"])
+    reseed()
     started, seen, nonfinite = time.time(), state["samples_seen"], 0
-    with SummaryWriter(logdir=run_dir, flush_secs=10, verbose=False) as writer, StopRequest() as stop, \
-            tqdm(total=args.num_train_samples, initial=seen, unit="img", dynamic_ncols=True) as bar:
+    writer = SummaryWriter(logdir=run_dir, flush_secs=10, verbose=False) if lead else _Silent()
+    with writer, StopRequest() as stop, tqdm(total=args.num_train_samples, initial=seen, unit="img",
+                                             dynamic_ncols=True, disable=not lead) as bar:
         # A START event makes TensorBoard drop the events at later steps, left by a run killed after
         # its last checkpoint; it heeds START only in files that declare version 2 (mxboard's do not).
         writer._file_writer.add_event(Event(wall_time=time.time(), file_version="brain.Event:2"))
@@ -255,9 +314,9 @@ def _train_loop(args, ctxs, dataset, objective, run_dir):
         while seen < args.num_train_samples and not stop.requested:
             tick = time.perf_counter()
             batch, labels = batches.next(args.num_train_samples - seen)
-            parts = split_batch(batch, labels, ctxs)
+            parts = split_batch(*shard(batch, labels, workers), ctxs)
             fetched = time.perf_counter()
-            step = train_step(model, objective, trainer, parts, args.clip)
+            step = train_step(model, objective, trainer, parts, args.clip, total=len(batch))
             done = time.perf_counter()
             state["data_time_s"] += fetched - tick
             state["train_time_s"] += done - tick
@@ -279,7 +338,7 @@ def _train_loop(args, ctxs, dataset, objective, run_dir):
                                f"{run_dir}. Start a new run with a lower --learning_rate (this one: "
                                f"{args.learning_rate}) or --clip")
             finished = seen >= args.num_train_samples
-            if finished or seen // args.val_freq > previous // args.val_freq:
+            if lead and (finished or seen // args.val_freq > previous // args.val_freq):
                 val = validate(objective, model, *valid, args.batch_size, ctxs[0], writer, run_dir, seen)
                 state["validation"].append(dict(samples=seen, wall_time_s=state["wall_time_s"] + time.time() - started,
                                                 **val))
