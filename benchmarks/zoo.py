@@ -12,6 +12,7 @@ estimate; classifier: the error rate), so anyone can check the README's numbers.
 import argparse
 import json
 import os
+import shutil
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -56,18 +57,25 @@ def ship(name, run_dir, data_dir):
         sys.exit(f"error: {run_dir} holds no model yet; let it train past a checkpoint")
     with open(os.path.join(run_dir, "args.json")) as f:
         flags = json.load(f)
-    state = {}
     if os.path.isfile(os.path.join(path, "state.json")):
         state = checkpoint.verify(path)
+    else:  # a finished run: its metrics count the images (args.json keeps the -t it started with)
+        with open(os.path.join(run_dir, "metrics.json")) as f:
+            state = json.load(f)
     model = checkpoint.load_model(path)
     result = score(model, flags["dataset"], data_dir)
     info = {"name": name, "dataset": flags["dataset"], "task": flags.get("task", "generate"),
-            "images_seen": state.get("samples_seen", flags["num_train_samples"]),
+            "images_seen": state["samples_seen"],
             "flags": {k: v for k, v in flags.items() if k not in ("data_dir", "logdir", "resume")},
             "test": result, "summary": summary(result)}
-    with atomic_dir(os.path.join(model_zoo.ZOO, name)) as tmp:
+    target = os.path.join(model_zoo.ZOO, name)
+    with atomic_dir(target + ".new", replace=False) as tmp:
         model.save(tmp)  # float32 parameters and the config
         atomic_write(os.path.join(tmp, "info.json"), (json.dumps(info, indent=2) + "\n").encode())
+    if os.path.isdir(target):  # shipping a newer state of the model: swap, then drop the old one
+        os.rename(target, target + ".old")
+    os.rename(target + ".new", target)
+    shutil.rmtree(target + ".old", ignore_errors=True)
     return info
 
 

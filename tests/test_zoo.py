@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from conftest import paper_data_dir
-from draw_gluon import DRAW, model_zoo, pretrained
-from draw_gluon.data import binarized_mnist
+from draw_gluon import DRAW, Classifier, model_zoo, pretrained
+from draw_gluon.data import binarized_mnist, composed, mnist
 from draw_gluon.evaluation import evaluate_nll
 
-SHIPPED = {"mnist-attention": DRAW}
+SHIPPED = {"mnist-attention": DRAW, "cluttered-mnist": Classifier}
 
 
 def test_the_shipped_models_load_offline_in_float32_and_stay_small():
@@ -33,3 +33,14 @@ def test_the_shipped_drawing_model_scores_its_claimed_bound():
     model.hybridize(static_alloc=True)
     measured = evaluate_nll(model, images, 1, progress=False)
     assert measured["bound"]["nats"] == pytest.approx(claim["bound"]["nats"], abs=0.05)
+
+
+def test_the_shipped_classifier_makes_its_claimed_errors_on_the_cluttered_test_set():
+    claim = model_zoo.info("cluttered-mnist")["test"]
+    images, labels = composed.cluttered_split("test", mnist.labelled())
+    model = pretrained("cluttered-mnist")
+    model.hybridize(static_alloc=True)
+    guesses = np.concatenate([model(mx.nd.array(images[i:i + 500])).asnumpy().argmax(axis=1)
+                              for i in range(0, len(images), 500)])
+    assert len(guesses) == claim["num_images"] == 10000
+    assert np.mean(guesses != labels) == pytest.approx(claim["error"], abs=2e-4)  # 2 images of 10,000
