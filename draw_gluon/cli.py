@@ -51,6 +51,11 @@ def build_parser():
                            help="default: the dataset the run was trained on")
             c.add_argument("--data-dir", default=None,
                            help="as for train_mnist.py (default: the run's, then $DRAW_DATA_DIR)")
+            c.add_argument("--target", choices=data.targets.TARGETS, default=None,
+                           help="score and draw toward clean images from corrupted ones, as train_mnist.py's "
+                                "--target (default: the run's own)")
+            c.add_argument("--noise", type=positive_float, default=None, help="for --target denoise (default: the run's)")
+            c.add_argument("--mask", type=positive_int, default=None, help="for --target inpaint (default: the run's)")
         return c
 
     command("sample", "unconditional samples drawn glimpse by glimpse", pictures=True).add_argument(
@@ -72,20 +77,7 @@ def build_parser():
 def run_images(args, config, labels=False):
     """The images of ``args.split`` from the run's dataset (or ``--dataset``), checked against the
     model; with ``labels``, ``(images, labels)``."""
-    stored = {}
-    for name in ("args.json", "info.json"):  # a run's flags, or a pretrained model's facts
-        if os.path.isfile(os.path.join(args.run_dir, name)):
-            with open(os.path.join(args.run_dir, name)) as f:
-                stored = json.load(f)
-    name = args.dataset or stored.get("dataset", "binarized_mnist")
-    data_dir = args.data_dir or stored.get("data_dir") or os.environ.get("DRAW_DATA_DIR")
-    resize = stored.get("resize")
-    dataset = data.load(name, data_dir, stored.get("binarize", "dynamic"), resize=resize and tuple(resize),
-                        grey=stored.get("grey", False))
-    images = dataset.splits[args.split][:args.num]
-    if images.shape[1:] != config.image_shape:
-        raise ValueError(f"{name} images are {images.shape[1:]}, the model takes {config.image_shape}; "
-                         "pick the dataset the run was trained on with --dataset")
+    name, dataset, images, _ = _split(args, config)
     if not labels:
         return images
     if not dataset.labels:
@@ -94,13 +86,51 @@ def run_images(args, config, labels=False):
     return images, dataset.labels[args.split][:args.num]
 
 
+def run_pairs(args, config):
+    """``(inputs, targets)`` of ``args.split``: for a model trained with ``--target`` (or given
+    ``--target`` now) the held-out corrupted images and the clean ones, else the images and None."""
+    _, dataset, images, flags = _split(args, config)
+    corrupt = data.targets.corruption(args.target or flags.get("target", "identity"),
+                                      args.noise or flags.get("noise", data.targets.DEFAULT_NOISE),
+                                      args.mask or flags.get("mask"), images, dataset.dynamic)
+    return (images, None) if corrupt is None else (corrupt.fixed(images, args.split), images)
+
+
+def _split(args, config):
+    """The dataset's name, the :class:`data.Dataset`, the images of ``args.split`` (checked against
+    the model) and the run's flags."""
+    name, dataset, flags = _run_data(args)
+    images = dataset.splits[args.split][:args.num]
+    if images.shape[1:] != config.image_shape:
+        raise ValueError(f"{name} images are {images.shape[1:]}, the model takes {config.image_shape}; "
+                         "pick the dataset the run was trained on with --dataset")
+    return name, dataset, images, flags
+
+
+def _run_data(args):
+    """The run's dataset (or ``--dataset``): its name, the :class:`data.Dataset` and the run's flags."""
+    stored = {}
+    for name in ("args.json", "info.json"):  # a run's flags, or a pretrained model's facts
+        if os.path.isfile(os.path.join(args.run_dir, name)):
+            with open(os.path.join(args.run_dir, name)) as f:
+                stored = json.load(f)
+    flags = stored.get("flags", stored)
+    name = args.dataset or stored.get("dataset", "binarized_mnist")
+    data_dir = args.data_dir or flags.get("data_dir") or os.environ.get("DRAW_DATA_DIR")
+    resize = flags.get("resize")
+    dataset = data.load(name, data_dir, flags.get("binarize", "dynamic"), resize=resize and tuple(resize),
+                        grey=flags.get("grey", False))
+    return name, dataset, flags
+
+
 def evaluate(model, args):
     """The ``evaluate`` command: scores to ``evaluation.json``, the KL per glimpse to a bar chart
     (for a classifier: the error rate, and its glimpse paths on the first 8 images)."""
     model.hybridize(static_alloc=True)
     if isinstance(model, Classifier):
         return evaluate_classification(model, args)
-    result = evaluate_nll(model, run_images(args, model.config), args.samples, args.batch_size, seed=args.seed)
+    inputs, targets = run_pairs(args, model.config)
+    result = evaluate_nll(model, inputs, args.samples, args.batch_size, seed=args.seed, targets=targets)
     result.pop("per_image")
     result.update(run=os.path.abspath(args.run_dir), split=args.split, seed=args.seed)
     bound, nll = result["bound"], result["nll"]
@@ -110,6 +140,12 @@ def evaluate(model, args):
     title = f"KL per glimpse, {args.split} split, {result['num_images']} images"
     return write_folder(args.out, {"evaluation.json": json.dumps(result, indent=2).encode(),
                                    "kl_per_glimpse.png": viz.kl_plot_png(result["kl_per_glimpse"], title)})
+
+
+def reconstruct(model, args):
+    """The ``reconstruct`` command; for a model trained with ``--target``, from the corrupted images."""
+    inputs, targets = run_pairs(args, model.config)
+    return draw_reconstructions(model, inputs, args.out, args.seed, args.scale, args.seconds, targets=targets)
 
 
 def evaluate_classification(model, args):
@@ -125,8 +161,7 @@ def evaluate_classification(model, args):
 
 COMMANDS = {
     "sample": lambda model, a: draw_samples(model, a.out, a.num, a.seed, a.scale, a.seconds),
-    "reconstruct": lambda model, a: draw_reconstructions(model, run_images(a, model.config), a.out, a.seed,
-                                                         a.scale, a.seconds),
+    "reconstruct": reconstruct,
     "latent": lambda model, a: draw_latent_walks(model, a.out, a.num, a.frames, a.seed, a.scale, a.seconds),
     "evaluate": evaluate,
     "export": lambda model, a: [export_model(model, a.out)],

@@ -41,13 +41,23 @@ class _Config:
         text = json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True) + "\n"
         atomic_write(path, text.encode())
 
+    # Fields added after models were first saved: a config.json without them takes their defaults.
+    added = ()
+
+    @classmethod
+    def reads(cls, fields):
+        """Whether the JSON object ``fields`` is a config of this class (possibly saved before the
+        ``added`` fields existed)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        return isinstance(fields, dict) and known - set(cls.added) <= set(fields) <= known
+
     @classmethod
     def from_json(cls, path):
         """Read a config written by :meth:`to_json`; unknown or missing keys are an error."""
         fields = _read_json(path)
-        known = {f.name for f in dataclasses.fields(cls)}
-        if not isinstance(fields, dict) or set(fields) != known:
-            raise ValueError(f"{path} must hold exactly the keys {sorted(known)}; re-save the model config")
+        if not cls.reads(fields):
+            known = sorted(f.name for f in dataclasses.fields(cls))
+            raise ValueError(f"{path} must hold exactly the keys {known}; re-save the model config")
         return cls(**fields)
 
 
@@ -79,6 +89,10 @@ class DRAWConfig(_Config):
         Filter grid sizes ``N`` of the read and write attention (ignored without attention).
     learn_init_state : bool
         Learn the LSTMs' initial hidden and cell states; zeros if False.
+    conv : tuple of int
+        Channels of a convolutional front end (DCRAW), one strided 3x3 convolution each: the
+        encoder then reads feature maps, not pixels (:class:`~draw_gluon.model.ConvFeatures`).
+        Empty (the paper's model): it reads the image.
     """
 
     image_shape: tuple = (1, 28, 28)
@@ -90,6 +104,15 @@ class DRAWConfig(_Config):
     read_size: int = 2
     write_size: int = 5
     learn_init_state: bool = True
+    conv: tuple = ()
+
+    added = ("conv",)
+
+    def __post_init__(self):
+        super().__post_init__()
+        object.__setattr__(self, "conv", tuple(self.conv))
+        if not all(type(c) is int and c > 0 for c in self.conv):
+            raise ValueError(f"conv must list positive channel counts, got {self.conv}")
 
     # Presets: the paper's Table 3.
     @classmethod
@@ -148,6 +171,6 @@ def read_config(path):
     apart by its keys."""
     fields = _read_json(path)
     for cls in CONFIGS:
-        if isinstance(fields, dict) and set(fields) == {f.name for f in dataclasses.fields(cls)}:
+        if cls.reads(fields):
             return cls(**fields)
     raise ValueError(f"{path} holds neither a DRAW nor a classifier config; re-save the model config")

@@ -21,14 +21,15 @@ from .loss import kl_per_step, reconstruction_nll
 from .model import first_context
 
 
-def log_weights(model, x, eps):
-    """Importance weights and bound terms of each row of ``x`` for the noise ``eps`` (B, T, Z).
+def log_weights(model, x, eps, target=None):
+    """Importance weights and bound terms of each row of ``x`` for the noise ``eps`` (B, T, Z),
+    scored against ``target`` (default: ``x`` itself).
 
     Returns NumPy float64 arrays: ``log_w`` (B,), ``L_x`` (B,) and the KL of each glimpse (B, T).
     """
     canvas, mu, log_sigma = model(x, eps)
     z = mu + mx.nd.exp(log_sigma) * eps
-    L_x = reconstruction_nll(mx.nd, canvas, x)
+    L_x = reconstruction_nll(mx.nd, canvas, x if target is None else target)
     log_ratio = (0.5 * mx.nd.square(eps) - 0.5 * mx.nd.square(z) + log_sigma).sum(axis=(1, 2))
     as64 = lambda a: a.asnumpy().astype(np.float64)
     return as64(log_ratio - L_x), as64(L_x), as64(kl_per_step(mx.nd, mu, log_sigma))
@@ -40,8 +41,12 @@ def log_mean_exp(a, axis=-1):
     return np.squeeze(top, axis) + np.log(np.mean(np.exp(a - top), axis=axis))
 
 
-def evaluate_nll(model, images, num_samples=1, batch_size=128, seed=0, progress=True):
+def evaluate_nll(model, images, num_samples=1, batch_size=128, seed=0, progress=True, targets=None):
     """The bound and the importance-weighted NLL of ``images`` (N, C, H, W), per image and on average.
+
+    With ``targets`` (N, C, H, W), the model reads ``images`` and is scored on ``targets``: Q(Z | x)
+    is then a proposal that never saw the target, and both numbers remain upper bounds on the
+    target's -log p under the model's generative half (looser than its own encoder would give).
 
     Parameters
     ----------
@@ -62,6 +67,10 @@ def evaluate_nll(model, images, num_samples=1, batch_size=128, seed=0, progress=
     and ``num_images``; and ``per_image`` arrays ``bound`` and ``nll`` (not JSON-able; pop them).
     """
     check_images(images, "the images to evaluate", model.config.image_shape)
+    if targets is not None:
+        check_images(targets, "the targets", model.config.image_shape)
+        if len(targets) != len(images):
+            raise ValueError(f"{len(targets)} targets for {len(images)} images; pass one target per image")
     ctx = first_context(model)
     T, Z = model.config.num_steps, model.config.z_size
     mx.random.seed(seed, ctx=ctx)
@@ -70,8 +79,9 @@ def evaluate_nll(model, images, num_samples=1, batch_size=128, seed=0, progress=
     with tqdm(total=len(images) * num_samples, unit="sample", desc="evaluate", disable=not progress) as bar:
         for start in range(0, len(images), per_block):
             block = np.repeat(images[start:start + per_block], num_samples, axis=0)
-            rows = [log_weights(model, x, mx.nd.random.normal(shape=(len(x), T, Z), ctx=ctx))
-                    for x in _chunks(block, batch_size, ctx, bar)]
+            wanted = block if targets is None else np.repeat(targets[start:start + per_block], num_samples, axis=0)
+            rows = [log_weights(model, x, mx.nd.random.normal(shape=(len(x), T, Z), ctx=ctx), y)
+                    for x, y in zip(_chunks(block, batch_size, ctx, bar), _chunks(wanted, batch_size, ctx))]
             log_w, rows_L_x, rows_kl = (np.concatenate(parts).reshape(-1, num_samples, *parts[0].shape[1:])
                                         for parts in zip(*rows))
             nll.append(-log_mean_exp(log_w, axis=1))
@@ -86,10 +96,11 @@ def evaluate_nll(model, images, num_samples=1, batch_size=128, seed=0, progress=
             "per_image": {"bound": bound, "nll": nll}}
 
 
-def _chunks(rows, batch_size, ctx, bar):
+def _chunks(rows, batch_size, ctx, bar=None):
     for start in range(0, len(rows), batch_size):
         yield mx.nd.array(rows[start:start + batch_size], ctx=ctx)
-        bar.update(min(batch_size, len(rows) - start))
+        if bar is not None:
+            bar.update(min(batch_size, len(rows) - start))
 
 
 def _summary(values, dims):

@@ -6,6 +6,7 @@ import warnings
 import weakref
 
 import mxnet as mx
+import numpy as np
 from mxnet.gluon import HybridBlock, nn, rnn
 
 from .attention import BasicRead, BasicWrite, SelectiveRead, SelectiveWrite
@@ -74,6 +75,36 @@ class InitialState(HybridBlock):
 
     def hybrid_forward(self, F, batch_like, h0, c0):
         return [F.broadcast_like(s, batch_like, lhs_axes=(0,), rhs_axes=(0,)) for s in (h0, c0)]
+
+
+class ConvFeatures(HybridBlock):
+    """DCRAW's convolutional front end: 3x3 convolutions of stride 2 (padding 1), each followed by
+    a ReLU, from flat images ``(B, C*H*W)`` to flat feature maps ``(B, K*H'*W')`` of :attr:`shape`.
+
+    Each layer halves the height and width (rounding up), so feature ``(j, i)`` (1-based) is centred
+    on pixel ``(s (j - 1) + 1, s (i - 1) + 1)`` with ``s`` the :attr:`stride`.
+    """
+
+    def __init__(self, channels, image_shape, **kwargs):
+        super().__init__(**kwargs)
+        self.image_shape = tuple(image_shape)
+        c, height, width = self.image_shape
+        with self.name_scope():
+            self.layers = nn.HybridSequential()
+            for k in channels:
+                self.layers.add(nn.Conv2D(k, 3, strides=2, padding=1, in_channels=c, activation="relu"))
+                c, height, width = k, (height + 1) // 2, (width + 1) // 2
+        self.shape, self.stride = (c, height, width), 2 ** len(channels)
+
+    def hybrid_forward(self, F, x):
+        return self.layers(x.reshape((0,) + self.image_shape)).reshape((0, -1))
+
+    def window_on_image(self, windows):
+        """Read windows ``(..., 5)`` (NumPy, ``attention.WINDOW_FIELDS``) placed on the feature maps,
+        as the same windows in the image's pixel coordinates."""
+        s = self.stride
+        gX, gY, sigma2, delta, gamma = (windows[..., k] for k in range(5))
+        return np.stack([s * (gX - 1) + 1, s * (gY - 1) + 1, s * s * sigma2, s * delta, gamma], axis=-1)
 
 
 class SavedBlock(HybridBlock):
@@ -152,12 +183,14 @@ class DRAW(_Decoding, SavedBlock):
     def __init__(self, config=None, read=None, write=None, **kwargs):
         super().__init__(**kwargs)
         self.config = config = config or DRAWConfig.mnist()
-        shape = config.image_shape
         with self.name_scope():
+            self.features = ConvFeatures(config.conv, config.image_shape) if config.conv else None
+            shape = self.features.shape if config.conv else config.image_shape  # what the read sees
             if read is None:
                 read = SelectiveRead(config.read_size, shape) if config.attention else BasicRead(shape)
-            if write is None:
-                write = SelectiveWrite(config.write_size, shape) if config.attention else BasicWrite(shape)
+            if write is None:  # always onto the image's canvas
+                write = (SelectiveWrite(config.write_size, config.image_shape) if config.attention
+                         else BasicWrite(config.image_shape))
             self.read, self.write = read, write
             self.encoder = LSTMCell(config.enc_size, input_size=read.size + config.dec_size)
             self.decoder = LSTMCell(config.dec_size, input_size=config.z_size)
@@ -212,7 +245,7 @@ class DRAW(_Decoding, SavedBlock):
         enc_state = self.enc_init(x)
         canvases = [F.zeros_like(x)]  # c_0 = 0, not learned
         mus, log_sigmas, read_windows, write_windows = [], [], [], []
-        fold = self.fold_image_projection and type(self.read) is BasicRead
+        fold = self.fold_image_projection and type(self.read) is BasicRead and self.features is None
         encode = self._folded_encoder(F, x) if fold else self._encoder(F, x)
         for t in range(self.config.num_steps):
             h_enc, enc_state, window = encode(F.Activation(canvases[-1], act_type="sigmoid"), h_dec, enc_state)
@@ -228,9 +261,18 @@ class DRAW(_Decoding, SavedBlock):
         return canvases, mus, log_sigmas, read_windows, write_windows
 
     def _encoder(self, F, x):
-        """Eqs 3-5 as written: ``encode(sigmoid(c_{t-1}), h_dec, enc_state) -> h_enc, enc_state, window``."""
+        """Eqs 3-5 as written: ``encode(sigmoid(c_{t-1}), h_dec, enc_state) -> h_enc, enc_state, window``.
+
+        With a convolutional front end ``phi``, the read sees ``phi(x)`` and the error
+        ``phi(x) - phi(sigmoid(c_{t-1}))``: the difference of features, not ``phi`` of eq 3's error
+        image, because the ReLUs would drop the error's negative half (where the canvas overshoots)
+        and ``phi(x)`` is computed once rather than at every glimpse.
+        """
+        phi = self.features or (lambda image: image)
+        x = phi(x)
+
         def encode(canvas, h_dec, enc_state):
-            x_hat = x - canvas  # (3)
+            x_hat = x - phi(canvas)  # (3)
             r, *window = self.read(x, x_hat, h_dec)  # (4)
             return (*self.encoder(F.concat(r, h_dec, dim=1), enc_state), window)  # (5)
         return encode

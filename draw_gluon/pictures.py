@@ -39,22 +39,49 @@ def sample_frames(model, z, scale=4):
     return _frames(probs.asnumpy(), windows, scale)
 
 
-def draw_reconstructions(model, images, out_dir, seed=0, scale=4, seconds=4.0):
+def draw_reconstructions(model, images, out_dir, seed=0, scale=4, seconds=4.0, targets=None):
     """The model's reconstructions of ``images`` (n, C, H, W), read window green and write window red.
 
     Writes ``originals.png``, ``reconstructions.png``, ``drawing.gif`` (all at once) and
-    ``reconstruction-000.gif``... (one each).
+    ``reconstruction-000.gif``... (one each). With ``targets`` (the clean images a model trained
+    with ``--target`` should draw from the corrupted ``images``) also ``targets.png`` and
+    ``restoration.png``, a row per image: input, reconstruction, target.
     """
+    probs, windows = _reconstruct(model, images, seed)
+    extra = {"originals.png": viz.png_bytes(viz.drawing_frames(np.asarray(images)[:, None], scale=scale)[0])}
+    if targets is not None:
+        check_images(targets, "the targets", model.config.image_shape)
+        extra["targets.png"] = viz.png_bytes(viz.drawing_frames(np.asarray(targets)[:, None], scale=scale)[0])
+        extra["restoration.png"] = viz.png_bytes(_side_by_side(images, probs[:, -1], targets, scale=scale))
+    return _write_drawings(out_dir, "reconstruction", *_frames(probs, windows, scale), seconds, extra=extra)
+
+
+def restoration_table(model, inputs, targets, seed=0, scale=2):
+    """A picture with a row per image: the corrupted input, the model's reconstruction, the target."""
+    return _side_by_side(inputs, _reconstruct(model, inputs, seed)[0][:, -1], targets, scale=scale)
+
+
+def _side_by_side(*columns, scale):
+    """Images ``(n, C, H, W)`` of each column, in a grid with a row per image."""
+    rows = np.stack([np.asarray(c) for c in columns], axis=1)
+    return viz.drawing_frames(rows.reshape((-1, 1) + rows.shape[2:]), scale=scale, nrow=len(columns))[0]
+
+
+def _reconstruct(model, images, seed):
+    """Canvases (n, T + 1, C, H, W) as probabilities and the ``(windows, N, colour)`` to outline,
+    read windows in the image's pixels (also when the read attends over feature maps)."""
     config = model.config
     check_images(images, "the images to reconstruct", config.image_shape)
     x = mx.nd.array(images, ctx=first_context(model))
     eps = mx.nd.array(noise(config, len(images), seed), ctx=x.context)
     probs, read_windows, write_windows = model.reconstruct(x, eps)
-    windows = [] if read_windows is None else [(read_windows.asnumpy(), config.read_size, viz.READ_COLOUR),
-                                                 (write_windows.asnumpy(), config.write_size, viz.WRITE_COLOUR)]
-    originals = viz.drawing_frames(np.asarray(images)[:, None], scale=scale)[0]
-    return _write_drawings(out_dir, "reconstruction", *_frames(probs.asnumpy(), windows, scale), seconds,
-                           extra={"originals.png": viz.png_bytes(originals)})
+    if read_windows is None:
+        return probs.asnumpy(), []
+    read_windows = read_windows.asnumpy()
+    if model.features is not None:
+        read_windows = model.features.window_on_image(read_windows)
+    return probs.asnumpy(), [(read_windows, config.read_size, viz.READ_COLOUR),
+                             (write_windows.asnumpy(), config.write_size, viz.WRITE_COLOUR)]
 
 
 def draw_latent_walks(model, out_dir, num=8, frames=16, seed=0, scale=4, seconds=4.0):

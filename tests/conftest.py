@@ -24,6 +24,7 @@ cpu_defaults()
 import mxnet as mx  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from mxnet import autograd  # noqa: E402
 NEEDS_DATA = ("needs the paper's binarized MNIST: set DRAW_DATA_DIR to a folder holding binarized_mnist.npz "
               "(the README's Data section says how to get it)")
 
@@ -54,6 +55,29 @@ def make_model(config, dtype="float32", scale=0.5):
     if dtype != "float32":
         model.cast(dtype)
     return model
+
+
+def check_gradients(loss, params, rng, per_param=3, h=1e-6):
+    """Compare the autograd gradient of ``loss()`` (a float64 scalar NDArray) with central finite
+    differences at ``per_param`` random entries of each of ``params`` ({name: Parameter});
+    returns how many entries were checked."""
+    with autograd.record():
+        total = loss()
+    total.backward()
+    checked = 0
+    for name, p in params.items():
+        grad, data = p.grad().asnumpy(), p.data()
+        for flat in rng.choice(data.size, size=min(per_param, data.size), replace=False):
+            index = np.unravel_index(flat, data.shape)
+            original = data[index].asscalar()
+            values = []
+            for sign in (1, -1):
+                data[index] = original + sign * h
+                values.append(loss().asscalar())
+            data[index] = original
+            assert grad[index] == pytest.approx((values[0] - values[1]) / (2 * h), rel=1e-4, abs=1e-6), (name, index)
+            checked += 1
+    return checked
 
 
 def paper_data_dir(needs="binarized_mnist.npz"):

@@ -10,10 +10,10 @@ import imageio.v3 as iio
 import mxnet as mx
 import numpy as np
 import pytest
-from mxnet import autograd, gluon
+from mxnet import gluon
 
 import reference
-from conftest import events
+from conftest import check_gradients, events
 import draw_gluon
 from draw_gluon import Classifier, ClassifierConfig, DRAW, DRAWConfig, data, load_model, load_run, model_zoo, viz
 from draw_gluon.cli import main as cli
@@ -62,21 +62,7 @@ def test_gradients_match_finite_differences():
     y = mx.nd.array([0, 3, 1], dtype="float64")
     loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
     loss = lambda: loss_fn(model(x), y).sum()
-    with autograd.record():
-        total = loss()
-    total.backward()
-    h = 1e-6
-    for name, p in model.collect_params().items():
-        grad, data = p.grad().asnumpy(), p.data()
-        for flat in rng.choice(data.size, size=min(3, data.size), replace=False):
-            index = np.unravel_index(flat, data.shape)
-            original = data[index].asscalar()
-            values = []
-            for sign in (1, -1):
-                data[index] = original + sign * h
-                values.append(loss().asscalar())
-            data[index] = original
-            assert grad[index] == pytest.approx((values[0] - values[1]) / (2 * h), rel=1e-4, abs=1e-6), (name, index)
+    check_gradients(loss, model.collect_params(), rng)
 
 
 def test_hybridized_glimpses_and_forward_agree():

@@ -7,7 +7,7 @@ import pytest
 from mxnet import autograd, gluon
 
 import reference
-from conftest import make_model, tiny_config
+from conftest import check_gradients, make_model, tiny_config
 from draw_gluon import DRAW, DRAWConfig, DRAWLoss
 
 
@@ -51,24 +51,7 @@ def test_gradients_match_finite_differences(attention):
     model = make_model(config, dtype="float64")
     rng = np.random.RandomState(1)
     x, eps = _inputs(config, 2, rng, dtype="float64")
-    params = model.collect_params()
-    with autograd.record():
-        loss = _loss(model, x, eps)
-    loss.backward()
-    h = 1e-6
-    for name, p in params.items():
-        grad = p.grad().asnumpy()
-        data = p.data()
-        for flat in rng.choice(data.size, size=min(3, data.size), replace=False):
-            index = np.unravel_index(flat, data.shape)
-            original = data[index].asscalar()
-            values = []
-            for sign in (1, -1):
-                data[index] = original + sign * h
-                values.append(_loss(model, x, eps).asscalar())
-            data[index] = original
-            numeric = (values[0] - values[1]) / (2 * h)
-            assert grad[index] == pytest.approx(numeric, rel=1e-4, abs=1e-6), (name, index)
+    check_gradients(lambda: _loss(model, x, eps), model.collect_params(), rng)
 
 
 def _grads(model, x, eps):

@@ -3,10 +3,10 @@
 One module per dataset family registers its loaders in :data:`REGISTRY`; a new dataset is a module
 and a line here. Every split is checked (:func:`check_images`) before anyone trains on it.
 """
-from . import binarized_mnist, cifar, composed, folder, mnist, svhn
+from . import binarized_mnist, cifar, composed, folder, mnist, svhn, targets
 from .common import SPLITS, Batches, DataError, Dataset, binarize_batch, check_images, download
 
-__all__ = ["load", "REGISTRY", "DATASETS", "LABELLED", "SPLITS", "Dataset", "DataError", "Batches", "binarize_batch",
+__all__ = ["load", "targets", "REGISTRY", "DATASETS", "LABELLED", "SPLITS", "Dataset", "DataError", "Batches", "binarize_batch",
            "check_images", "download"]
 
 # name -> loader(data_dir=None, binarize="dynamic", **options) -> Dataset

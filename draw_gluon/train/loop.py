@@ -23,7 +23,7 @@ from tqdm import tqdm
 from .. import checkpoint, data, viz
 from ..io import atomic_dir, atomic_write, exclusive
 from .flags import build_parser, config_from_args, data_options, inconsistency, parse_args
-from .objectives import TASKS
+from .objectives import TASKS, objective_of
 INTERRUPTED = 130  # exit code after Ctrl-C, as a shell reports for SIGINT
 DIVERGED = 3  # exit code when training stopped on non-finite losses
 
@@ -210,7 +210,7 @@ def train(args, ctxs=None, dataset=None):
     dataset = dataset or data.load(args.dataset, args.data_dir, args.binarize, **data_options(args))
     train_images = dataset.splits["train"]
     config = config_from_args(args, channels=train_images.shape[1])
-    objective = TASKS[args.task](config, args.seed)
+    objective = objective_of(args, config, dataset)
     if train_images.shape[1:] != config.image_shape:
         _, height, width = train_images.shape[1:]
         raise ValueError(f"dataset images are {height}x{width}, the model's {config.image_shape[1]}x"
@@ -251,7 +251,8 @@ def prepare(args, objective, ctxs, dataset, run_dir, kvstore=None):
         model.hybridize(static_alloc=True)
     trainer = make_trainer(model, args, len(ctxs), kvstore)
     batches = data.Batches(dataset.splits["train"], args.batch_size, args.seed, dataset.dynamic,
-                           dataset.labels.get("train") if objective.needs_labels else None, dataset.remake)
+                           dataset.labels.get("train") if objective.needs_labels else None, dataset.remake,
+                           objective.corruption)
     state = {"samples_seen": 0, "train_time_s": 0.0, "data_time_s": 0.0, "wall_time_s": 0.0,
              "skipped_updates": 0, "validation": [], "data_sha256": dataset.sha256}
     restored = checkpoint.restore(run_dir, model, trainer, ctxs) if args.resume else None
@@ -392,9 +393,12 @@ def fit(train_images, valid_images, test_images=None, ctxs=None, **flags):
 
 
 def split_of(dataset, objective, split, limit=None):
-    """The first ``limit`` images of a split and, if the objective uses them, their labels (else None)."""
-    labels = dataset.labels[split][:limit] if objective.needs_labels else None
-    return dataset.splits[split][:limit], labels
+    """The first ``limit`` images of a split and, if the objective uses them, their labels (else
+    None); with the objective's corruption, the corrupted images and the images themselves."""
+    images = dataset.splits[split][:limit]
+    if objective.corruption is not None:
+        return objective.corruption.fixed(images, split), images
+    return images, dataset.labels[split][:limit] if objective.needs_labels else None
 
 
 def final_metrics(objective, model, dataset, ctx, state, batch_size):

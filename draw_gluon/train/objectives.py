@@ -9,6 +9,7 @@ import numpy as np
 from mxnet import gluon
 
 from .. import pictures, viz
+from ..data import targets
 from ..classifier import Classifier
 from ..loss import DRAWLoss
 from ..model import DRAW, first_context
@@ -19,15 +20,20 @@ NUM_PICTURES = 16
 class VariationalBound:
     """DRAW's negative variational bound ``L = L^x + L^z`` (eqs 9-12), in nats, with its two terms.
 
+    With a ``corruption`` (:class:`~draw_gluon.data.targets.Corruption`) the model reads corrupted
+    images and ``L^x`` scores its canvas against the clean ones, which the batches bring in the
+    labels' place.
+
     Its pictures are samples drawn from the same noise at every validation (``seed``): a PNG grid
-    of the finished samples and a GIF of the drawing.
+    of the finished samples and a GIF of the drawing; with a corruption also a table of inputs,
+    reconstructions and targets.
     """
 
     names = ("loss", "L_x", "L_z")
     needs_labels = False
 
-    def __init__(self, config, seed):
-        self.config, self._loss = config, DRAWLoss()
+    def __init__(self, config, seed, corruption=None):
+        self.config, self.corruption, self._loss = config, corruption, DRAWLoss()
         self._z = np.random.RandomState(seed).standard_normal((NUM_PICTURES, config.num_steps, config.z_size))
 
     def build(self):
@@ -35,15 +41,19 @@ class VariationalBound:
 
     def terms(self, model, x, y=None):
         canvas, mu, log_sigma = model(x)
-        L_x, L_z = self._loss.terms(canvas, x, mu, log_sigma)[:2]
+        L_x, L_z = self._loss.terms(canvas, x if y is None else y, mu, log_sigma)[:2]
         return [L_x + L_z, L_x, L_z]
 
     def pictures(self, model, images, labels):
         """``{name: (encoded bytes, extension, frame)}``; the frame gives TensorBoard the size."""
         drawings, final = pictures.sample_frames(model, mx.nd.array(self._z, ctx=first_context(model)))
         frames = viz.grid_frames(drawings)
-        return {"samples": (viz.png_bytes(final), "png", final),
-                "drawing": (viz.gif_bytes(frames), "gif", frames[-1])}
+        shown = {"samples": (viz.png_bytes(final), "png", final),
+                 "drawing": (viz.gif_bytes(frames), "gif", frames[-1])}
+        if self.corruption is not None:
+            table = pictures.restoration_table(model, images[:NUM_PICTURES // 2], labels[:NUM_PICTURES // 2])
+            shown["restoration"] = (viz.png_bytes(table), "png", table)
+        return shown
 
     @staticmethod
     def summary(scores):
@@ -60,6 +70,7 @@ class Classification:
 
     names = ("loss", "error")
     needs_labels = True
+    corruption = None
     num_pictures = 8
     scale = 2
 
@@ -85,3 +96,12 @@ class Classification:
 
 
 TASKS = {"generate": VariationalBound, "classify": Classification}
+
+
+def objective_of(args, config, dataset):
+    """The objective of ``--task`` for a model of ``config`` on ``dataset``, with ``--target``'s corruption."""
+    if args.task == "classify":
+        return Classification(config, args.seed)
+    train = dataset.splits["train"]
+    return VariationalBound(config, args.seed, targets.corruption(args.target, args.noise, args.mask, train,
+                                                                  dataset.dynamic))
