@@ -15,7 +15,8 @@ setup(
     long_description_content_type="text/markdown",
     packages=find_packages(include=["draw_gluon", "draw_gluon.*"]),
     py_modules=["core"],
-    package_data={"draw_gluon": ["zoo/*/*"]},  # the pretrained models (draw_gluon.pretrained)
+    # the pretrained models (draw_gluon.pretrained) and the fused kernels' source, compiled at first use
+    package_data={"draw_gluon": ["zoo/*/*", "fused_ops.cc"]},
     python_requires=">=3.8",
     install_requires=[
         # MXNet 1.9.1 uses np.bool, removed in numpy 1.24; mxboard 0.1.0's generated protobuf

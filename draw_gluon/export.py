@@ -5,6 +5,7 @@ import os
 
 import mxnet as mx
 
+from . import fused
 from .classifier import Classifier
 from .io import atomic_dir
 from .model import DRAW, Generator, first_context
@@ -32,7 +33,8 @@ def export_model(model, out_dir):
     draw = DRAW(config, prefix=model.prefix, params=model.collect_params())
     generator = Generator(draw)
     z = mx.nd.zeros((1, config.num_steps, config.z_size), ctx=ctx)
-    with atomic_dir(out_dir) as tmp:
+    # Traced with MXNet's own operators, so that a program without draw-gluon's kernels can load it.
+    with atomic_dir(out_dir) as tmp, fused.disabled():
         for name, block, inputs in (("generator", generator, [z]),
                                     ("draw", draw, [mx.nd.zeros((1,) + config.image_shape, ctx=ctx), z])):
             block.hybridize()
@@ -56,7 +58,7 @@ def export_model(model, out_dir):
 def _export_classifier(model, out_dir):
     config = model.config
     twin = Classifier(config, prefix=model.prefix, params=model.collect_params())
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir) as tmp, fused.disabled():
         twin.hybridize()
         twin(mx.nd.zeros((1,) + config.image_shape, ctx=first_context(model)))
         twin.export(os.path.join(tmp, "classifier"))

@@ -9,6 +9,7 @@ import mxnet as mx
 import numpy as np
 from mxnet.gluon import HybridBlock, nn, rnn
 
+from . import fused
 from .attention import BasicRead, BasicWrite, SelectiveRead, SelectiveWrite
 from .config import DRAWConfig
 from .io import atomic_path
@@ -32,10 +33,17 @@ def _quiet_unused_inputs():
         yield
 
 
-def lstm_step(F, i2h, states, h2h_weight, h2h_bias, n):
-    """One LSTM update from the input's projection ``i2h`` (B, 4n); Gluon's gate order (i, f, c, o)."""
+def lstm_step(F, i2h, states, h2h_weight, h2h_bias, n, fuse=False):
+    """One LSTM update from the input's projection ``i2h`` (B, 4n); Gluon's gate order (i, f, c, o).
+
+    With ``fuse`` the element-wise part is one fused kernel (:mod:`draw_gluon.fused`); the
+    operators below are its reference.
+    """
     # elemwise_* rather than + and *: NDArray operators broadcast, which is slow when imperative
     gates = F.elemwise_add(i2h, F.FullyConnected(states[0], h2h_weight, h2h_bias, num_hidden=4 * n))
+    if fuse:
+        h, c, _ = F.draw_lstm_pointwise(gates, states[1])
+        return h, [h, c]
     gate = lambda k, kind: F.Activation(F.slice_axis(gates, axis=1, begin=k * n, end=(k + 1) * n),
                                         act_type=kind)
     in_gate, forget_gate, in_transform, out_gate = (gate(0, "sigmoid"), gate(1, "sigmoid"),
@@ -49,13 +57,25 @@ class LSTMCell(rnn.LSTMCell):
     """Gluon's LSTM cell (same parameters, same equations) on MXNet's fast CPU operators.
 
     Gluon's cell uses the element-wise ``sigmoid``/``tanh`` and ``SliceChannel``; oneDNN's
-    ``Activation`` runs 5-10x faster here, and ``slice_axis`` has a far cheaper backward.
+    ``Activation`` runs 5-10x faster here, and ``slice_axis`` has a far cheaper backward. In float32
+    and float64 on CPU the element-wise part runs as one fused kernel when it is available
+    (:mod:`draw_gluon.fused`).
     """
+
+    _dtype = "float32"
+
+    def cast(self, dtype):
+        self._dtype = np.dtype(dtype).name
+        super().cast(dtype)
+
+    def fuse(self):
+        """Whether this cell's steps, traced now, use the fused kernel."""
+        return self._dtype in ("float32", "float64") and fused.enabled()
 
     def hybrid_forward(self, F, inputs, states, i2h_weight, h2h_weight, i2h_bias, h2h_bias):
         n = self._hidden_size
         i2h = F.FullyConnected(inputs, i2h_weight, i2h_bias, num_hidden=4 * n)
-        return lstm_step(F, i2h, states, h2h_weight, h2h_bias, n)
+        return lstm_step(F, i2h, states, h2h_weight, h2h_bias, n, self.fuse())
 
 
 def first_context(block):
@@ -291,11 +311,12 @@ class DRAW(_Decoding, SavedBlock):
         W_x, W_xhat, W_h = (F.slice_axis(W, axis=1, begin=a, end=e) for a, e in ((0, D), (D, 2 * D), (2 * D, None)))
         image_part = F.FullyConnected(x, W_x + W_xhat, b, num_hidden=4 * n)
         W_glimpse = F.concat(-W_xhat, W_h, dim=1)
+        fuse = cell.fuse()
 
         def encode(canvas, h_dec, enc_state):
             i2h = F.elemwise_add(image_part, F.FullyConnected(F.concat(canvas, h_dec, dim=1), W_glimpse,
                                                               no_bias=True, num_hidden=4 * n))
-            return (*lstm_step(F, i2h, enc_state, W_hh, b_hh, n), [])
+            return (*lstm_step(F, i2h, enc_state, W_hh, b_hh, n, fuse), [])
         return encode
 
     # ----------------------------------------------------- pictures and reuse

@@ -1,0 +1,113 @@
+"""Fused CPU kernels (``fused_ops.cc``), built once with the machine's C++ compiler and loaded into
+MXNet through its extension library API (``mx.library.load``).
+
+They replace chains of small operators whose cost on CPU is mostly per-operator overhead (README,
+Performance); :func:`~draw_gluon.model.lstm_step` keeps the reference implementation beside them.
+The library is compiled at first use into ``$DRAW_CACHE_DIR/fused`` (default
+``~/.cache/draw-gluon/fused``), in a file named by MXNet's version and the source's hash, so an
+upgrade of either builds afresh. ``DRAW_FUSED`` chooses:
+
+- unset or ``auto``: use the kernels when they build and load, else warn once and use the reference;
+- ``1``: use them, and raise :class:`FusedError` when they cannot be had;
+- ``0``: always the reference operators.
+
+GPU builds of MXNet always take the reference path (the kernels are CPU code).
+"""
+import contextlib
+import fcntl
+import hashlib
+import os
+import subprocess
+import sys
+import sysconfig
+import warnings
+
+import mxnet as mx
+
+from .data.common import DEFAULT_CACHE
+
+SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fused_ops.cc")
+FLAGS = ["-shared", "-fPIC", "-std=c++11", "-O3", "-ffast-math"]
+_state = {"loaded": None, "why": None, "off": 0}
+
+
+class FusedError(RuntimeError):
+    """The fused kernels were required (``DRAW_FUSED=1``) but cannot be built or loaded."""
+
+
+def library_path(cache_dir=None):
+    """Where the compiled library for this MXNet and this source lives."""
+    with open(SOURCE, "rb") as f:
+        digest = hashlib.sha256(f.read() + " ".join(FLAGS).encode()).hexdigest()[:16]
+    folder = os.path.join(cache_dir or os.environ.get("DRAW_CACHE_DIR", DEFAULT_CACHE), "fused")
+    return os.path.join(folder, f"draw_ops-mxnet{mx.__version__}-{digest}{sysconfig.get_config_var('SHLIB_SUFFIX') or '.so'}")
+
+
+def build(path):
+    """Compile ``fused_ops.cc`` into the shared library ``path`` (written atomically; concurrent
+    builders wait for one another). Raises :class:`FusedError` with the compiler's complaint."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if os.path.isfile(path):  # another process built it while we waited
+            return path
+        root = os.path.dirname(mx.__file__)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        print(f"draw-gluon: compiling its fused CPU kernels into {os.path.dirname(path)} (once; about "
+              "half a minute)", file=sys.stderr)
+        command = [os.environ.get("CXX", "g++"), *FLAGS, SOURCE, os.path.join(root, "src", "lib_api.cc"),
+                   "-I", os.path.join(root, "include"), "-o", tmp]
+        try:
+            subprocess.run(command, check=True, capture_output=True, text=True)
+        except FileNotFoundError:
+            raise FusedError(f"no C++ compiler ({command[0]}); install g++ or set CXX") from None
+        except subprocess.CalledProcessError as err:
+            lines = (err.stderr or "").strip().splitlines()
+            raise FusedError(f"compiling {SOURCE} failed: {lines[-1] if lines else err}") from None
+        os.replace(tmp, path)
+    return path
+
+
+def _mode():
+    mode = os.environ.get("DRAW_FUSED", "auto").strip().lower()
+    if mode not in ("0", "1", "auto", ""):
+        raise FusedError(f"DRAW_FUSED={mode!r}; use 0 (reference operators), 1 (fused kernels) or auto")
+    return mode or "auto"
+
+
+def _cpu_build():
+    return not mx.runtime.Features().is_enabled("CUDA")
+
+
+def _load():
+    """Build if needed and load the library once per process; returns whether it is loaded."""
+    if _state["loaded"] is None:
+        try:
+            if not _cpu_build():
+                raise FusedError("MXNet is a GPU build; the fused kernels are CPU code")
+            path = library_path()
+            mx.library.load(path if os.path.isfile(path) else build(path), verbose=False)
+            _state["loaded"] = True
+        except (FusedError, OSError, mx.base.MXNetError) as err:
+            _state["loaded"], _state["why"] = False, str(err)
+            if _mode() != "1":
+                warnings.warn(f"draw-gluon's fused CPU kernels are unavailable ({err}); using MXNet's own "
+                              "operators, which train more slowly", stacklevel=3)
+    if not _state["loaded"] and _mode() == "1":
+        raise FusedError(f"DRAW_FUSED=1 but the fused kernels are unavailable: {_state['why']}")
+    return _state["loaded"]
+
+
+def enabled():
+    """Whether models built or hybridized now use the fused kernels (building them on first call)."""
+    return _state["off"] == 0 and _mode() != "0" and _load()
+
+
+@contextlib.contextmanager
+def disabled():
+    """Trace with the reference operators inside the block (for graphs exported to plain MXNet)."""
+    _state["off"] += 1
+    try:
+        yield
+    finally:
+        _state["off"] -= 1

@@ -1,0 +1,160 @@
+"""The fused CPU kernels (draw_gluon/fused_ops.cc) against the reference operators of lstm_step:
+values, gradients (and finite differences), whole models over training steps, the build cache and
+the switch, export without the library."""
+import contextlib
+import json
+import os
+import subprocess
+import sys
+
+import mxnet as mx
+import numpy as np
+import pytest
+from mxnet import autograd, gluon
+
+from conftest import check_gradients, make_model, tiny_config
+from draw_gluon import DRAWLoss, fused
+from draw_gluon.export import export_model
+from draw_gluon.model import lstm_step
+
+pytestmark = pytest.mark.skipif(not fused.enabled(), reason="the fused kernels did not build here "
+                                "(see the warning); the reference operators are tested elsewhere")
+
+
+class Step(gluon.HybridBlock):
+    """One LSTM step of ``n`` units on the projection ``i2h`` (B, 4n) and states (h, c)."""
+
+    def __init__(self, n, fuse, **kwargs):
+        super().__init__(**kwargs)
+        self.n, self.fuse = n, fuse
+        with self.name_scope():
+            self.w = self.params.get("w", shape=(4 * n, n), init=mx.init.Uniform(0.5))
+            self.b = self.params.get("b", shape=(4 * n,), init=mx.init.Uniform(0.5))
+
+    def hybrid_forward(self, F, i2h, h, c, w, b):
+        h, (_, c) = lstm_step(F, i2h, [h, c], w, b, self.n, self.fuse)
+        return h, c
+
+
+def _step_pair(n, dtype):
+    plain, fast = Step(n, False), Step(n, True, params=None)
+    plain.initialize()
+    fast.initialize()
+    for p, q in zip(plain.collect_params().values(), fast.collect_params().values()):
+        q.set_data(p.data())
+    plain.cast(dtype)
+    fast.cast(dtype)
+    return plain, fast
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("batch, n", [(1, 1), (3, 5), (7, 33), (128, 256)])
+@pytest.mark.parametrize("hybridize", [False, True])
+def test_fused_lstm_step_equals_the_reference(batch, n, dtype, hybridize):
+    rng = np.random.RandomState(n)
+    inputs = [mx.nd.array(rng.randn(batch, k) * 2, dtype=dtype) for k in (4 * n, n, n)]
+    weights = mx.nd.array(rng.randn(2, batch, n), dtype=dtype)  # a loss that weighs h and c apart
+    results = []
+    for block in _step_pair(n, dtype):
+        if hybridize:
+            block.hybridize(static_alloc=True)
+        for x in inputs:
+            x.attach_grad()
+        with autograd.record():
+            h, c = block(*inputs)
+            loss = (h * weights[0] + c * weights[1]).sum()
+        loss.backward()
+        results.append([h.asnumpy(), c.asnumpy()] + [x.grad.asnumpy() for x in inputs] +
+                       [p.grad().asnumpy() for p in block.collect_params().values()])
+    tol = dict(rtol=1e-4, atol=1e-5) if dtype == "float32" else dict(rtol=1e-10, atol=1e-12)
+    for got, want in zip(results[1], results[0]):
+        np.testing.assert_allclose(got, want, **tol)
+
+
+def test_fused_lstm_step_gradients_match_finite_differences():
+    block = Step(6, True)
+    block.initialize()
+    block.cast("float64")
+    rng = np.random.RandomState(1)
+    i2h, h, c = (mx.nd.array(rng.randn(4, k), dtype="float64") for k in (24, 6, 6))
+    weights = mx.nd.array(rng.randn(2, 4, 6), dtype="float64")
+
+    def loss():
+        h_next, c_next = block(i2h, h, c)
+        return (h_next * weights[0] + c_next * weights[1]).sum()
+
+    assert check_gradients(loss, block.collect_params(), rng, per_param=8) == 16
+
+
+@pytest.mark.parametrize("attention", [True, False])
+def test_whole_model_trains_alike_fused_and_reference(attention):
+    config = tiny_config(attention=attention, num_steps=4, enc_size=9, dec_size=8)
+    rng = np.random.RandomState(2)
+    x = mx.nd.array(rng.rand(5, *config.image_shape) > 0.5)
+    eps = [mx.nd.array(rng.randn(5, 4, config.z_size)) for _ in range(3)]
+    models = []
+    for fuse in (False, True):
+        mx.random.seed(3)
+        model = make_model(config)
+        with fused.disabled() if not fuse else contextlib.nullcontext():
+            model.hybridize(static_alloc=True)
+            model(x, eps[0])
+        trainer = gluon.Trainer(model.collect_params(), "adam", {"learning_rate": 1e-2})
+        for e in eps:
+            with autograd.record():
+                canvas, mu, log_sigma = model(x, e)
+                loss = DRAWLoss()(canvas, x, mu, log_sigma)
+            loss.backward()
+            trainer.step(5)
+        models.append(model)
+    graphs = [m._cached_graph[1].tojson() for m in models]
+    assert "draw_lstm_pointwise" not in graphs[0] and "draw_lstm_pointwise" in graphs[1]
+    for p, q in zip(*(m.collect_params().values() for m in models)):
+        np.testing.assert_allclose(q.data().asnumpy(), p.data().asnumpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_export_holds_only_mxnets_own_operators(tmp_path):
+    model = make_model(tiny_config())
+    model.hybridize()
+    export_model(model, str(tmp_path / "export"))
+    for name in ("draw-symbol.json", "generator-symbol.json"):
+        ops = {node["op"] for node in json.loads((tmp_path / "export" / name).read_text())["nodes"]}
+        assert not any(op.startswith("draw_") for op in ops) and "FullyConnected" in ops
+
+
+PROBE = """
+import warnings, sys
+warnings.simplefilter("always")
+from draw_gluon import fused
+try:
+    print("enabled", fused.enabled())
+except fused.FusedError as err:
+    print("error", err)
+"""
+
+
+def _probe(tmp_path, **env):
+    """``fused.enabled()`` in a fresh process (cache ``tmp_path/cache`` unless ``env`` says otherwise)."""
+    env = {**os.environ, "DRAW_CACHE_DIR": str(tmp_path / "cache"), **env}
+    out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, cwd=tmp_path, env=env)
+    return out.stdout.strip(), out.stderr
+
+
+def test_the_switch_and_a_missing_compiler(tmp_path):
+    assert _probe(tmp_path, DRAW_FUSED="0")[0] == "enabled False"
+    stdout, stderr = _probe(tmp_path, CXX="/nonexistent/g++")
+    assert stdout == "enabled False" and "fused CPU kernels are unavailable" in stderr and "no C++ compiler" in stderr
+    stdout, _ = _probe(tmp_path, CXX="/nonexistent/g++", DRAW_FUSED="1")
+    assert stdout.startswith("error DRAW_FUSED=1") and "no C++ compiler" in stdout
+    assert not os.listdir(tmp_path / "cache" / "fused") or all(f.endswith(".lock") for f in os.listdir(tmp_path / "cache" / "fused"))
+
+
+def test_the_library_is_built_once_into_a_cache_named_by_mxnet_and_source(tmp_path):
+    path = fused.library_path(str(tmp_path))
+    assert mx.__version__ in os.path.basename(path) and path.startswith(str(tmp_path / "fused"))
+    assert fused.build(path) == path and os.path.isfile(path)
+    built = os.stat(path).st_mtime_ns
+    assert fused.build(path) == path and os.stat(path).st_mtime_ns == built  # not rebuilt
+    assert [f for f in os.listdir(tmp_path / "fused") if f.endswith(".tmp")] == []
+    stdout, _ = _probe(tmp_path, DRAW_CACHE_DIR=str(tmp_path), DRAW_FUSED="1", CXX="/nonexistent/g++")
+    assert stdout == "enabled True"  # found in the cache: no compiler needed
