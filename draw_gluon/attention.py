@@ -12,7 +12,10 @@ Images travel flat, ``(batch, C * H * W)``; all channels share one set of filter
 import math
 
 import mxnet as mx
+import numpy as np
 from mxnet.gluon import HybridBlock, nn
+
+from . import fused
 
 WINDOW_FIELDS = ("gX", "gY", "sigma2", "delta", "gamma")
 
@@ -65,8 +68,12 @@ def filterbank(F, g, sigma2, delta, N, size, dtype="float32"):
     The normalisation of eqs 25-26 is a softmax over pixels of ``-(a - mu_i)^2 / (2 sigma^2)``, which
     stays finite when every filter falls off the image. The distances ``(a - mu_i) / sigma`` for all
     i and a come from one FullyConnected with a constant weight, rather than from broadcasting: on
-    CPU, the backward of a broadcast op reduces ~10x slower than a matrix product.
+    CPU, the backward of a broadcast op reduces ~10x slower than a matrix product. In float32 and
+    float64 on CPU all of it is one fused kernel when available (:mod:`draw_gluon.fused`); the
+    operators below are its reference.
     """
+    if dtype in ("float32", "float64") and fused.enabled():
+        return F.draw_filterbank(g, sigma2, delta, N=N, size=size)
     inv_sigma = F.rsqrt(sigma2)
     offsets = F.arange(1, N + 1, dtype=dtype) - N / 2.0 - 0.5  # mu_i = g + offsets_i delta, eqs 19-20
     pixels = F.arange(1, size + 1, dtype=dtype)
@@ -107,7 +114,7 @@ class _Attention(HybridBlock):
                                    bias_initializer=WindowBias(N, *self.image_shape[1:], write=extra > 0))
 
     def cast(self, dtype):
-        self._dtype = dtype  # the filterbanks' pixel grids are built in the parameters' dtype
+        self._dtype = np.dtype(dtype).name  # the filterbanks' pixel grids are built in the parameters' dtype
         super().cast(dtype)
 
     def _window(self, F, h_dec):

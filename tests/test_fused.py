@@ -1,5 +1,5 @@
-"""The fused CPU kernels (draw_gluon/fused_ops.cc) against the reference operators of lstm_step:
-values, gradients (and finite differences), whole models over training steps, the build cache and
+"""The fused CPU kernels (draw_gluon/fused_ops.cc) against the reference operators of lstm_step and
+filterbank and against NumPy: values, gradients (and finite differences), whole models over training steps, the build cache and
 the switch, export without the library."""
 import contextlib
 import json
@@ -12,8 +12,10 @@ import numpy as np
 import pytest
 from mxnet import autograd, gluon
 
+import reference
 from conftest import check_gradients, make_model, tiny_config
 from draw_gluon import DRAWLoss, fused
+from draw_gluon.attention import filterbank
 from draw_gluon.export import export_model
 from draw_gluon.model import lstm_step
 
@@ -86,6 +88,56 @@ def test_fused_lstm_step_gradients_match_finite_differences():
     assert check_gradients(loss, block.collect_params(), rng, per_param=8) == 16
 
 
+def _filterbank_and_gradients(N, size, dtype, window, dF):
+    """The filterbank of ``window`` = (g, sigma2, delta), each (B, 1), and the gradients of sum(F * dF)."""
+    args = [mx.nd.array(a, dtype=dtype) for a in window]
+    for a in args:
+        a.attach_grad()
+    with autograd.record():
+        out = filterbank(mx.nd, *args, N, size, dtype)
+    out.backward(mx.nd.array(dF, dtype=dtype))
+    return out.asnumpy().astype(np.float64), [a.grad.asnumpy().astype(np.float64) for a in args]
+
+
+def _random_windows(rng, batch, size):
+    # centres also far off the image, and narrow and wide filters
+    return (rng.uniform(-0.5 * size, 1.5 * size, (batch, 1)), np.exp(rng.uniform(-3, 4, (batch, 1))),
+            np.exp(rng.uniform(-2, 1.5, (batch, 1))))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("batch, N, size", [(1, 1, 1), (3, 2, 28), (5, 5, 17), (64, 12, 100)])
+def test_fused_filterbank_equals_the_reference_and_numpy(batch, N, size, dtype):
+    rng = np.random.RandomState(N * size)
+    window, dF = _random_windows(rng, batch, size), rng.randn(batch, N, size)
+    with fused.disabled():
+        want, want_grads = _filterbank_and_gradients(N, size, dtype, window, dF)
+    got, got_grads = _filterbank_and_gradients(N, size, dtype, window, dF)
+    by_numpy = np.stack([reference.filterbank(g, s, d, N, size) for g, s, d in zip(*(w[:, 0] for w in window))])
+    tol = dict(rtol=1e-4, atol=1e-6) if dtype == "float32" else dict(rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(got, by_numpy, **tol)
+    np.testing.assert_allclose(want, by_numpy, **tol)
+    for g, w in zip(got_grads, want_grads):
+        scale = np.abs(w).max() + 1e-6  # the reference's float32 sums have errors relative to the largest term
+        np.testing.assert_allclose(g / scale, w / scale, rtol=0, atol=2e-4 if dtype == "float32" else 1e-9)
+
+
+def test_fused_filterbank_gradients_match_finite_differences():
+    rng = np.random.RandomState(4)
+    N, size = 3, 11
+    window, dF = _random_windows(rng, 6, size), rng.randn(6, N, size)
+    _, grads = _filterbank_and_gradients(N, size, "float64", window, dF)
+    loss = lambda w: (_filterbank_and_gradients(N, size, "float64", w, dF)[0] * dF).sum()
+    for k in range(3):
+        for b in range(6):
+            step = 1e-6 * max(1.0, abs(window[k][b, 0]))
+            up, down = ([w.copy() for w in window] for _ in range(2))
+            up[k][b, 0] += step
+            down[k][b, 0] -= step
+            numeric = (loss(up) - loss(down)) / (2 * step)
+            assert grads[k][b, 0] == pytest.approx(numeric, rel=1e-5, abs=1e-8), (k, b)
+
+
 @pytest.mark.parametrize("attention", [True, False])
 def test_whole_model_trains_alike_fused_and_reference(attention):
     config = tiny_config(attention=attention, num_steps=4, enc_size=9, dec_size=8)
@@ -109,6 +161,7 @@ def test_whole_model_trains_alike_fused_and_reference(attention):
         models.append(model)
     graphs = [m._cached_graph[1].tojson() for m in models]
     assert "draw_lstm_pointwise" not in graphs[0] and "draw_lstm_pointwise" in graphs[1]
+    assert "draw_filterbank" not in graphs[0] and ("draw_filterbank" in graphs[1]) == attention
     for p, q in zip(*(m.collect_params().values() for m in models)):
         np.testing.assert_allclose(q.data().asnumpy(), p.data().asnumpy(), rtol=1e-4, atol=1e-5)
 
