@@ -61,14 +61,14 @@ def build_parser():
     command("sample", "unconditional samples drawn glimpse by glimpse", pictures=True).add_argument(
         "--num", type=positive_int, default=16, help="number of samples")
     command("reconstruct", "images of a split redrawn by the model", pictures=True, images=True).add_argument(
-        "--num", type=positive_int, default=16, help="the first NUM images of the split")
+        "--num", type=positive_int, default=16, help="NUM images spread evenly over the split")
     latent = command("latent", "walks through latent space", pictures=True)
     latent.add_argument("--num", type=positive_int, default=8, help="number of walks")
     latent.add_argument("--frames", type=positive_int, default=16, help="steps along each walk")
     evaluate = command("evaluate", "variational bound and importance-weighted -log p(x)", images=True)
     evaluate.add_argument("--samples", type=positive_int, default=1,
                           help="K, importance samples per image (1 gives the bound's own estimate)")
-    evaluate.add_argument("--num", type=positive_int, default=None, help="score only the first NUM images")
+    evaluate.add_argument("--num", type=positive_int, default=None, help="score only NUM images spread evenly over the split")
     evaluate.add_argument("--batch_size", type=positive_int, default=128, help="rows per forward pass")
     command("export", "hybridized symbol + params of the generator and of the full model")
     return p
@@ -83,7 +83,13 @@ def run_images(args, config, labels=False):
     if not dataset.labels:
         raise ValueError(f"{name} has no labels to score a classifier on; pick a labelled dataset "
                          f"({', '.join(data.LABELLED)}) with --dataset")
-    return images, dataset.labels[args.split][:args.num]
+    return images, dataset.labels[args.split][spread(len(dataset.labels[args.split]), args.num)]
+
+
+def spread(total, num):
+    """``num`` indices (all when None) spread evenly over ``range(total)``: some splits are sorted by
+    class (binarized MNIST's test split is), and their first images would all show one digit."""
+    return slice(None) if num is None or num >= total else slice(None, total // num * num, total // num)
 
 
 def run_pairs(args, config):
@@ -100,7 +106,7 @@ def _split(args, config):
     """The dataset's name, the :class:`data.Dataset`, the images of ``args.split`` (checked against
     the model) and the run's flags."""
     name, dataset, flags = _run_data(args)
-    images = dataset.splits[args.split][:args.num]
+    images = dataset.splits[args.split][spread(len(dataset.splits[args.split]), args.num)]
     if images.shape[1:] != config.image_shape:
         raise ValueError(f"{name} images are {images.shape[1:]}, the model takes {config.image_shape}; "
                          "pick the dataset the run was trained on with --dataset")

@@ -16,7 +16,7 @@ import reference
 from conftest import check_gradients, events
 import draw_gluon
 from draw_gluon import Classifier, ClassifierConfig, DRAW, DRAWConfig, data, load_model, load_run, model_zoo, viz
-from draw_gluon.cli import main as cli
+from draw_gluon.cli import main as cli, spread
 from draw_gluon.config import read_config
 from draw_gluon.train import config_from_args, main, parse_args
 from draw_gluon.pictures import glimpse_frames
@@ -161,8 +161,8 @@ def test_evaluate_command_scores_the_error_rate_and_draws_the_glimpses(run, caps
     assert cli(["evaluate", str(run), "--num", "300", "--out", str(run / "ev")]) == 0
     result = json.loads((run / "ev" / "evaluation.json").read_text())
     model = load_run(str(run))
-    x = data.load("mnist5k").splits["test"][:300]
-    y = data.load("mnist5k").labels["test"][:300]
+    x = data.load("mnist5k").splits["test"][spread(500, 300)]
+    y = data.load("mnist5k").labels["test"][spread(500, 300)]
     logits = model(mx.nd.array(x)).asnumpy().astype(np.float64)
     log_p = logits - logits.max(axis=1, keepdims=True)
     log_p -= np.log(np.exp(log_p).sum(axis=1, keepdims=True))

@@ -12,7 +12,7 @@ from conftest import check_gradients, make_model, tiny_config
 import draw_gluon
 from draw_gluon import DRAW, DRAWConfig, DRAWLoss, data, model_zoo
 from draw_gluon.checkpoint import load_run
-from draw_gluon.cli import main as cli
+from draw_gluon.cli import main as cli, spread
 from draw_gluon.config import read_config
 from draw_gluon.data.targets import Corruption, corruption, mask_squares
 from draw_gluon.evaluation import evaluate_nll
@@ -200,7 +200,7 @@ def test_commands_score_and_draw_the_run_toward_its_targets(denoiser, tmp_path):
     scored = json.loads((tmp_path / "e" / "evaluation.json").read_text())["bound"]["nats"]
     model = load_run(str(denoiser))
     model.hybridize(static_alloc=True)
-    clean = data.load("mnist5k").splits["valid"][:200]
+    clean = data.load("mnist5k").splits["valid"][spread(500, 200)]
     noisy = Corruption("denoise", 0.2, True).fixed(clean, "valid")
     direct = evaluate_nll(model, noisy, targets=clean, progress=False)["bound"]["nats"]
     on_noisy = evaluate_nll(model, noisy, progress=False)["bound"]["nats"]

@@ -13,7 +13,7 @@ from PIL import Image
 import reference
 from conftest import make_model, tiny_config
 from draw_gluon import DRAW, DRAWConfig, draw_reconstructions, draw_samples, evaluate_nll, load_run, pictures
-from draw_gluon.cli import main as cli
+from draw_gluon.cli import main as cli, spread
 from draw_gluon.evaluation import log_mean_exp, log_weights
 from draw_gluon.train import main as train
 
@@ -238,6 +238,15 @@ def test_evaluate_command_writes_json_and_the_kl_plot(run, capsys):
     kind, [plot] = frames(out / "kl_per_glimpse.png")
     assert kind == "PNG" and plot.shape[0] > 100
     assert "-log p(x) with K=3" in capsys.readouterr().out
+
+
+def test_commands_take_images_spread_over_the_split():
+    sorted_labels = np.repeat(np.arange(10), 100)  # a split sorted by class, as binarized MNIST's test split
+    for num in (1, 7, 10, 16, 999, 1000, 5000):
+        picked = np.arange(1000)[spread(1000, num)]
+        assert len(picked) == min(num, 1000) and len(set(picked)) == len(picked)
+        assert len(set(sorted_labels[picked])) == min(num, 10)
+    assert (np.arange(5)[spread(5, None)] == np.arange(5)).all()
 
 
 def test_bad_use_exits_2_with_one_line(tmp_path, capsys):
