@@ -6,8 +6,10 @@
 
 Each configuration runs in a fresh process (so peak memory is its own). Training throughput is the
 median of timed updates (forward, backward, Adam, clipping: ``draw_gluon.train.train_step``) after
-warm-up. The ceiling is the GFLOP/s of ``FullyConnected`` at the model's own matrix shapes, measured in
-the same run; the roofline share is the achieved matrix-product FLOP/s over that ceiling.
+warm-up, with draw-gluon's fused CPU kernels (when they build here) and with MXNet's operators only
+(``draw_gluon.fused.disabled``), both in the same process. The ceiling is the GFLOP/s of
+``FullyConnected`` at the model's own matrix shapes, measured in the same run; the roofline share is
+the achieved matrix-product FLOP/s over that ceiling.
 """
 import argparse
 import json
@@ -26,7 +28,7 @@ from draw_gluon.runtime import cpu_defaults  # noqa: E402
 cpu_defaults()  # before MXNet loads, as train_mnist.py does
 
 import mxnet as mx  # noqa: E402
-from draw_gluon import DRAW, DRAWConfig, viz  # noqa: E402
+from draw_gluon import DRAW, DRAWConfig, fused, viz  # noqa: E402
 from draw_gluon.io import atomic_write  # noqa: E402
 from draw_gluon.train import VariationalBound, make_trainer, train_step  # noqa: E402
 
@@ -128,8 +130,11 @@ def sampling_speed(config, n=1000, repeats=3):
 
 def measure(name, repeats):
     config = CONFIGS[name]
-    result = {"config": name, "flops_per_sample": flops_per_sample(config),
-              "hybridized": training_speed(config, True, repeats),
+    with fused.disabled():
+        reference = training_speed(config, True, repeats), sampling_speed(config)
+    result = {"config": name, "flops_per_sample": flops_per_sample(config), "fused": fused.enabled(),
+              "hybridized": training_speed(config, True, repeats), "reference": reference[0],
+              "sampling_reference": reference[1],
               "imperative": training_speed(config, False, max(3, repeats // 3)),
               "sampling": sampling_speed(config), "fc_gflops": fc_ceiling(config)}
     result["roofline_share"] = result["hybridized"] * result["flops_per_sample"] / (result["fc_gflops"] * 1e9)
@@ -157,11 +162,12 @@ def thread_table(repeats):
 
 
 def table(results):
-    lines = ["| config | train samples/s (hybridized) | imperative | sampling images/s | "
-             "train MFLOP/sample | FC ceiling GFLOP/s | roofline share | peak memory MB |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines = ["| config | train samples/s (hybridized) | MXNet operators only | imperative | sampling images/s "
+             "| MXNet operators only | train MFLOP/sample | FC ceiling GFLOP/s | roofline share | peak memory MB |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in results:
-        lines.append(f"| {r['config']} | {r['hybridized']:.0f} | {r['imperative']:.0f} | {r['sampling']:.0f} | "
+        lines.append(f"| {r['config']} | {r['hybridized']:.0f} | {r['reference']:.0f} | {r['imperative']:.0f} | "
+                     f"{r['sampling']:.0f} | {r['sampling_reference']:.0f} | "
                      f"{r['flops_per_sample'] / 1e6:.0f} | {r['fc_gflops']:.0f} | {100 * r['roofline_share']:.0f}% | "
                      f"{r['peak_mb']:.0f} |")
     return "\n".join(lines)
