@@ -72,7 +72,7 @@ def filterbank(F, g, sigma2, delta, N, size, dtype="float32"):
     float64 on CPU all of it is one fused kernel when available (:mod:`draw_gluon.fused`); the
     operators below are its reference.
     """
-    if dtype in ("float32", "float64") and fused.enabled():
+    if fused.enabled(dtype):
         return F.draw_filterbank(g, sigma2, delta, N=N, size=size)
     inv_sigma = F.rsqrt(sigma2)
     offsets = F.arange(1, N + 1, dtype=dtype) - N / 2.0 - 0.5  # mu_i = g + offsets_i delta, eqs 19-20

@@ -98,9 +98,10 @@ def _load():
     return _state["loaded"]
 
 
-def enabled():
-    """Whether models built or hybridized now use the fused kernels (building them on first call)."""
-    return _state["off"] == 0 and _mode() != "0" and _load()
+def enabled(dtype="float32"):
+    """Whether models of ``dtype`` built or hybridized now use the fused kernels (building them on
+    first call); the kernels serve float32 and float64."""
+    return dtype in ("float32", "float64") and _state["off"] == 0 and _mode() != "0" and _load()
 
 
 @contextlib.contextmanager

@@ -155,30 +155,26 @@ MXReturnValue lstm_shape(const std::unordered_map<std::string, std::string>&,
   return MX_SUCCESS;
 }
 
-MXReturnValue lstm_forward_cpu(const std::unordered_map<std::string, std::string>&, std::vector<MXTensor>* in,
-                               std::vector<MXTensor>* out, const OpResource&) {
-  const int64_t B = in->at(1).shape[0], n = in->at(1).shape[1];
-  if (in->at(0).dtype == kFloat64) {
-    lstm_forward(in->at(0).data<double>(), in->at(1).data<double>(), out->at(0).data<double>(),
-                 out->at(1).data<double>(), out->at(2).data<double>(), B, n);
-  } else {
-    lstm_forward(in->at(0).data<float>(), in->at(1).data<float>(), out->at(0).data<float>(),
-                 out->at(1).data<float>(), out->at(2).data<float>(), B, n);
-  }
-  return MX_SUCCESS;
+template <typename T>
+void lstm_forward_typed(std::vector<MXTensor>* in, std::vector<MXTensor>* out) {
+  lstm_forward(in->at(0).data<T>(), in->at(1).data<T>(), out->at(0).data<T>(), out->at(1).data<T>(),
+               out->at(2).data<T>(), in->at(1).shape[0], in->at(1).shape[1]);
 }
 
 // Inputs: the outputs' gradients (dh, dc, dsaved), the inputs (gates, c_prev), the outputs (h, c, saved).
-MXReturnValue lstm_backward_cpu(const std::unordered_map<std::string, std::string>&, std::vector<MXTensor>* in,
-                                std::vector<MXTensor>* out, const OpResource&) {
-  const int64_t B = in->at(4).shape[0], n = in->at(4).shape[1];
-  if (in->at(0).dtype == kFloat64) {
-    lstm_backward(in->at(0).data<double>(), in->at(1).data<double>(), in->at(4).data<double>(),
-                  in->at(7).data<double>(), out->at(0).data<double>(), out->at(1).data<double>(), B, n);
-  } else {
-    lstm_backward(in->at(0).data<float>(), in->at(1).data<float>(), in->at(4).data<float>(),
-                  in->at(7).data<float>(), out->at(0).data<float>(), out->at(1).data<float>(), B, n);
-  }
+template <typename T>
+void lstm_backward_typed(std::vector<MXTensor>* in, std::vector<MXTensor>* out) {
+  lstm_backward(in->at(0).data<T>(), in->at(1).data<T>(), in->at(4).data<T>(), in->at(7).data<T>(),
+                out->at(0).data<T>(), out->at(1).data<T>(), in->at(4).shape[0], in->at(4).shape[1]);
+}
+
+using Typed = void (*)(std::vector<MXTensor>*, std::vector<MXTensor>*);
+
+// A forward or backward function as MXNet calls it: the kernel instantiated for the inputs' type.
+template <Typed as_float, Typed as_double>
+MXReturnValue on_cpu(const std::unordered_map<std::string, std::string>&, std::vector<MXTensor>* in,
+                     std::vector<MXTensor>* out, const OpResource&) {
+  (in->at(0).dtype == kFloat64 ? as_double : as_float)(in, out);
   return MX_SUCCESS;
 }
 
@@ -229,16 +225,6 @@ void filterbank_forward_typed(std::vector<MXTensor>* in, std::vector<MXTensor>* 
                      shape[0], shape[1], shape[2]);
 }
 
-MXReturnValue filterbank_forward_cpu(const std::unordered_map<std::string, std::string>&,
-                                     std::vector<MXTensor>* in, std::vector<MXTensor>* out, const OpResource&) {
-  if (in->at(0).dtype == kFloat64) {
-    filterbank_forward_typed<double>(in, out);
-  } else {
-    filterbank_forward_typed<float>(in, out);
-  }
-  return MX_SUCCESS;
-}
-
 // Inputs: dF, then g, sigma2, delta, then F; outputs dg, dsigma2, ddelta.
 template <typename T>
 void filterbank_backward_typed(std::vector<MXTensor>* in, std::vector<MXTensor>* out) {
@@ -248,31 +234,21 @@ void filterbank_backward_typed(std::vector<MXTensor>* in, std::vector<MXTensor>*
                       shape[0], shape[1], shape[2]);
 }
 
-MXReturnValue filterbank_backward_cpu(const std::unordered_map<std::string, std::string>&,
-                                      std::vector<MXTensor>* in, std::vector<MXTensor>* out, const OpResource&) {
-  if (in->at(0).dtype == kFloat64) {
-    filterbank_backward_typed<double>(in, out);
-  } else {
-    filterbank_backward_typed<float>(in, out);
-  }
-  return MX_SUCCESS;
-}
-
 }  // namespace
 
 REGISTER_OP(draw_filterbank)
 .setParseAttrs(filterbank_parse)
 .setInferType(filterbank_type)
 .setInferShape(filterbank_shape)
-.setForward(filterbank_forward_cpu, "cpu")
-.setBackward(filterbank_backward_cpu, "cpu");
+.setForward(on_cpu<filterbank_forward_typed<float>, filterbank_forward_typed<double>>, "cpu")
+.setBackward(on_cpu<filterbank_backward_typed<float>, filterbank_backward_typed<double>>, "cpu");
 
 REGISTER_OP(draw_lstm_pointwise)
 .setParseAttrs(lstm_parse)
 .setInferType(lstm_type)
 .setInferShape(lstm_shape)
-.setForward(lstm_forward_cpu, "cpu")
-.setBackward(lstm_backward_cpu, "cpu");
+.setForward(on_cpu<lstm_forward_typed<float>, lstm_forward_typed<double>>, "cpu")
+.setBackward(on_cpu<lstm_backward_typed<float>, lstm_backward_typed<double>>, "cpu");
 
 MXReturnValue initialize(int version) {
   return version >= 10900 ? MX_SUCCESS : MX_FAIL;

@@ -70,7 +70,7 @@ class LSTMCell(rnn.LSTMCell):
 
     def fuse(self):
         """Whether this cell's steps, traced now, use the fused kernel."""
-        return self._dtype in ("float32", "float64") and fused.enabled()
+        return fused.enabled(self._dtype)
 
     def hybrid_forward(self, F, inputs, states, i2h_weight, h2h_weight, i2h_bias, h2h_bias):
         n = self._hidden_size
