@@ -1,4 +1,4 @@
-"""The paper-scale training runs that go on across sessions (issue 13): resume, and snapshot into git.
+"""The training runs that go on across sessions (issues 13 and 14): resume, and snapshot into git.
 
     python benchmarks/long_run.py resume NAME --data-dir DIR   # restart it in the background, niced
     python benchmarks/long_run.py snapshot NAME                # newest checkpoint -> runs/NAME/
@@ -7,6 +7,8 @@ A run's committed state is ``runs/NAME/``: ``args.json`` (its flags), ``checkpoi
 of the training loop: parameters, Adam's state, data order and RNG) and ``curve.csv`` (images seen,
 training wall time, validation bound and its terms). ``resume`` rebuilds ``results/longrun-NAME`` from
 it when that folder is missing (a new machine) and continues with ``train_mnist.py --resume``.
+The runs: ``mnist-attention``, the paper's model toward Table 2; ``two-digit-mnist``, the paper's
+two-digit experiment (Fig. 8).
 """
 import argparse
 import csv
@@ -26,6 +28,8 @@ from draw_gluon.io import atomic_dir, atomic_write  # noqa: E402
 STARTS = {
     "mnist-attention": ["--attention", "-r", "2e-3", "--lr_schedule", "cosine", "-t", "15000000",
                         "-f", "100000", "-v", "10000", "--checkpoint_freq", "25000"],
+    "two-digit-mnist": ["--preset", "two_digit_mnist", "-r", "2e-3", "--lr_schedule", "cosine", "-t", "300000",
+                        "-f", "50000", "-v", "2000", "--checkpoint_freq", "25000"],
 }
 
 
@@ -107,7 +111,8 @@ def main():
     p.add_argument("command", choices=("resume", "snapshot"))
     p.add_argument("name", choices=sorted(STARTS))
     p.add_argument("--data-dir", default=os.environ.get("DRAW_DATA_DIR"),
-                   help="folder of binarized_mnist.npz, for resume (default: $DRAW_DATA_DIR)")
+                   help="the run's --data-dir, for resume: the folder of binarized_mnist.npz (default: "
+                        "$DRAW_DATA_DIR)")
     args = p.parse_args()
     if args.command == "resume":
         if not args.data_dir:
