@@ -27,7 +27,7 @@ import mxnet as mx
 from .data.common import DEFAULT_CACHE
 
 SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fused_ops.cc")
-FLAGS = ["-shared", "-fPIC", "-std=c++11", "-O3", "-ffast-math"]
+FLAGS = ["-shared", "-fPIC", "-std=c++11", "-O3", "-ffast-math", "-fopenmp"]
 _state = {"loaded": None, "why": None, "off": 0}
 
 

@@ -20,6 +20,10 @@ using namespace mxnet::ext;
 
 namespace {
 
+// Split the batch over MXNet's OpenMP threads (OMP_NUM_THREADS; the same libgomp as MXNet's) only
+// when each thread gets enough elements to outweigh starting them (a few microseconds).
+inline bool worth_threads(int64_t elements) { return elements >= (int64_t(1) << 14); }
+
 template <typename T>
 inline T sigmoid(T x) { return T(1) / (T(1) + std::exp(-x)); }
 
@@ -28,6 +32,7 @@ inline T tanh_(T x) { return T(1) - T(2) / (T(1) + std::exp(T(2) * x)); }
 
 template <typename T>
 void lstm_forward(const T* a, const T* c_prev, T* h, T* c, T* saved, int64_t B, int64_t n) {
+#pragma omp parallel for if (worth_threads(B * n))
   for (int64_t b = 0; b < B; ++b) {
     const T* row = a + b * 4 * n;
     T* s = saved + b * 5 * n;
@@ -47,6 +52,7 @@ void lstm_forward(const T* a, const T* c_prev, T* h, T* c, T* saved, int64_t B, 
 template <typename T>
 void lstm_backward(const T* dh, const T* dc, const T* c_prev, const T* saved, T* da, T* dc_prev,
                    int64_t B, int64_t n) {
+#pragma omp parallel for if (worth_threads(B * n))
   for (int64_t b = 0; b < B; ++b) {
     const T* s = saved + b * 5 * n;
     T* d = da + b * 4 * n;
@@ -69,6 +75,7 @@ inline T offset(int64_t i, int64_t N) { return T(i + 1) - T(N) / T(2) - T(0.5); 
 template <typename T>
 void filterbank_forward(const T* g, const T* sigma2, const T* delta, T* F, int64_t B, int64_t N,
                         int64_t size) {
+#pragma omp parallel for if (worth_threads(B * N * size))
   for (int64_t b = 0; b < B; ++b) {
     const T scale = T(-0.5) / sigma2[b];
     for (int64_t i = 0; i < N; ++i) {
@@ -92,6 +99,7 @@ void filterbank_forward(const T* g, const T* sigma2, const T* delta, T* F, int64
 template <typename T>
 void filterbank_backward(const T* dF, const T* g, const T* sigma2, const T* delta, const T* F, T* dg,
                          T* dsigma2, T* ddelta, int64_t B, int64_t N, int64_t size) {
+#pragma omp parallel for if (worth_threads(B * N * size))
   for (int64_t b = 0; b < B; ++b) {
     const T inv = T(1) / sigma2[b];
     T sum_g = 0, sum_delta = 0, sum_sigma2 = 0;
