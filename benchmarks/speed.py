@@ -9,7 +9,10 @@ median of timed updates (forward, backward, Adam, clipping: ``draw_gluon.train.t
 warm-up, with draw-gluon's fused CPU kernels (when they build here) and with MXNet's operators only
 (``draw_gluon.fused.disabled``), both in the same process. The ceiling is the GFLOP/s of
 ``FullyConnected`` at the model's own matrix shapes, measured in the same run; the roofline share is
-the achieved matrix-product FLOP/s over that ceiling.
+the achieved matrix-product FLOP/s over that ceiling. "Products alone" times the model's
+``FullyConnected`` products by themselves, per glimpse and (for training) with their backward, as
+autograd runs them in the model: the speed it would reach if every other operator took no time, so
+the most that fusing the other operators can give.
 """
 import argparse
 import json
@@ -41,16 +44,23 @@ CONFIGS = {
 }
 
 
+def decoder_shapes(config):
+    """The (in, out) shapes of the linear maps of the decoder and the write, once per glimpse (eqs 7, 28)
+    both in training and in sampling."""
+    C = config.image_shape[0]
+    write = 5 + C * config.write_size ** 2 if config.attention else config.num_pixels
+    return [(config.z_size, 4 * config.dec_size), (config.dec_size, 4 * config.dec_size),
+            (config.dec_size, write)]
+
+
 def matmul_shapes(config):
-    """The (in, out) shapes of every linear map DRAW applies once per glimpse (eqs 1-2, 5, 7, 21, 28)."""
-    C, H, W = config.image_shape
+    """The (in, out) shapes of every linear map DRAW applies once per glimpse in training (eqs 1-2, 5,
+    7, 21, 28)."""
     # without attention the image's share of the read is projected once (DRAW._folded_encoder)
-    read = 2 * C * config.read_size ** 2 if config.attention else C * H * W
-    write = 5 + C * config.write_size ** 2 if config.attention else C * H * W
-    shapes = [(read + config.dec_size, 4 * config.enc_size), (config.enc_size, 4 * config.enc_size),  # (5)
-              (config.z_size, 4 * config.dec_size), (config.dec_size, 4 * config.dec_size),  # (7)
-              (config.enc_size, 2 * config.z_size), (config.dec_size, write)]  # (1)-(2), (28)
-    return shapes + ([(config.dec_size, 5)] if config.attention else [])  # (21) for the read
+    read = 2 * config.image_shape[0] * config.read_size ** 2 if config.attention else config.num_pixels
+    encoder = [(read + config.dec_size, 4 * config.enc_size), (config.enc_size, 4 * config.enc_size),  # (5)
+               (config.enc_size, 2 * config.z_size)]  # (1)-(2)
+    return encoder + decoder_shapes(config) + ([(config.dec_size, 5)] if config.attention else [])  # (21)
 
 
 def filter_flops(config):
@@ -98,6 +108,27 @@ def fc_ceiling(config, repeats=20):
     return flops / seconds / 1e9
 
 
+def fc_floor(shapes, batch, steps, backward=True, repeats=5):
+    """Seconds of ``steps`` glimpses of ``FullyConnected`` products alone, with ``shapes`` (in, out)
+    at ``batch``: forward, and with ``backward`` the gradients of their inputs and (summed over the
+    glimpses) weights, as autograd runs them in the model. The time the model would take if every
+    other operator cost nothing."""
+    weights = [mx.nd.random.normal(shape=(o, i)) for i, o in shapes]
+    inputs = [[mx.nd.random.normal(shape=(batch, i)) for i, _ in shapes] for _ in range(steps)]
+    for array in weights + sum(inputs, []):
+        array.attach_grad()
+
+    def run():
+        with mx.autograd.record(train_mode=backward):
+            outputs = [mx.nd.FullyConnected(x, w, no_bias=True, num_hidden=w.shape[0])
+                       for step in inputs for x, w in zip(step, weights)]
+        if backward:
+            mx.autograd.backward(outputs, [mx.nd.ones_like(y) for y in outputs])
+        mx.nd.waitall()
+
+    return median_seconds(run, repeats)
+
+
 def training_setup(config, hybridize=True):
     """A model, Adam trainer and random binary batch as ``train_mnist.py`` uses them; returns a
     function running one update."""
@@ -136,8 +167,11 @@ def measure(name, repeats):
               "hybridized": training_speed(config, True, repeats), "reference": reference[0],
               "sampling_reference": reference[1],
               "imperative": training_speed(config, False, max(3, repeats // 3)),
-              "sampling": sampling_speed(config), "fc_gflops": fc_ceiling(config)}
-    result["roofline_share"] = result["hybridized"] * result["flops_per_sample"] / (result["fc_gflops"] * 1e9)
+              "sampling": sampling_speed(config), "fc_gflops": fc_ceiling(config),
+              "fc_only": BATCH / fc_floor(matmul_shapes(config), BATCH, config.num_steps),
+              "sampling_fc_only": 1000 / fc_floor(decoder_shapes(config), 1000, config.num_steps, backward=False)}
+    share = lambda speed: speed * result["flops_per_sample"] / (result["fc_gflops"] * 1e9)
+    result["roofline_share"], result["fc_only_share"] = share(result["hybridized"]), share(result["fc_only"])
     result["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return result
 
@@ -162,14 +196,15 @@ def thread_table(repeats):
 
 
 def table(results):
-    lines = ["| config | train samples/s (hybridized) | MXNet operators only | imperative | sampling images/s "
-             "| MXNet operators only | train MFLOP/sample | FC ceiling GFLOP/s | roofline share | peak memory MB |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines = ["| config | train samples/s (hybridized) | MXNet operators only | imperative | products alone "
+             "| sampling images/s | MXNet operators only | products alone | train MFLOP/sample "
+             "| FC ceiling GFLOP/s | roofline share | products alone | peak memory MB |",
+             "| --- |" + " ---: |" * 12]
     for r in results:
         lines.append(f"| {r['config']} | {r['hybridized']:.0f} | {r['reference']:.0f} | {r['imperative']:.0f} | "
-                     f"{r['sampling']:.0f} | {r['sampling_reference']:.0f} | "
-                     f"{r['flops_per_sample'] / 1e6:.0f} | {r['fc_gflops']:.0f} | {100 * r['roofline_share']:.0f}% | "
-                     f"{r['peak_mb']:.0f} |")
+                     f"{r['fc_only']:.0f} | {r['sampling']:.0f} | {r['sampling_reference']:.0f} | "
+                     f"{r['sampling_fc_only']:.0f} | {r['flops_per_sample'] / 1e6:.0f} | {r['fc_gflops']:.0f} | "
+                     f"{100 * r['roofline_share']:.0f}% | {100 * r['fc_only_share']:.0f}% | {r['peak_mb']:.0f} |")
     return "\n".join(lines)
 
 
