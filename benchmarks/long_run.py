@@ -2,6 +2,7 @@
 
     python benchmarks/long_run.py resume NAME --data-dir DIR   # restart it in the background, niced
     python benchmarks/long_run.py snapshot NAME                # newest checkpoint -> runs/NAME/
+    python benchmarks/long_run.py plot NAME                    # runs/NAME/curve.csv -> docs/NAME-curve.png
 
 A run's committed state is ``runs/NAME/``: ``args.json`` (its flags), ``checkpoint/`` (one checkpoint
 of the training loop: parameters, Adam's state, data order and RNG) and ``curve.csv`` (images seen,
@@ -21,7 +22,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from draw_gluon import checkpoint  # noqa: E402
+from draw_gluon import checkpoint, viz  # noqa: E402
 from draw_gluon.io import atomic_dir, atomic_write  # noqa: E402
 
 # Each run's flags: how it started, and (the resumable ones: -t -f -v --checkpoint_freq) how it goes on.
@@ -31,6 +32,14 @@ STARTS = {
     "two-digit-mnist": ["--preset", "two_digit_mnist", "-r", "2e-3", "--lr_schedule", "cosine", "-t", "300000",
                         "-f", "50000", "-v", "2000", "--checkpoint_freq", "25000"],
 }
+
+
+# Points to hold a run's validation curve against: (images seen, bound in nats, label).
+REFERENCES = {
+    "mnist-attention": [(2.5e6, 90.0, "< 90 at 2.5M"), (10e6, 83.0, "< 83 at 10M"),
+                        (15e6, 81.9, "81.9 at 15M")],
+}
+PAPER_BOUND = {"mnist-attention": 80.97}  # Table 2, test set
 
 
 def folders(name):
@@ -106,9 +115,40 @@ def snapshot(name):
     print(f"{name}: checkpoint of {state['samples_seen']:,} images -> {committed}; {last}")
 
 
+def read_curve(path):
+    """``curve.csv`` as two lists: images seen, validation bound."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return [int(r["samples"]) for r in rows], [float(r["loss"]) for r in rows]
+
+
+def plot(name, out=None):
+    """The run's validation bound against images seen, with the public reproduction's points and the
+    paper's number, as ``docs/NAME-curve.png``."""
+    from matplotlib.figure import Figure
+
+    committed, _ = folders(name)
+    samples, bound = read_curve(os.path.join(committed, "curve.csv"))
+    figure = Figure(figsize=(7, 4), dpi=100)
+    axes = figure.add_subplot()
+    axes.plot([s / 1e6 for s in samples], bound, "o-", color="tab:blue", label=f"draw-gluon {name} (validation)")
+    for k, (seen, value, label) in enumerate(REFERENCES.get(name, [])):
+        axes.plot(seen / 1e6, value, "v", color="tab:orange", markersize=9, label="jbornschein/draw" if k == 0 else None)
+        axes.annotate(label, (seen / 1e6, value), textcoords="offset points", xytext=(-10, 8), fontsize=8)
+    if name in PAPER_BOUND:
+        axes.axhline(PAPER_BOUND[name], color="tab:green", linestyle="--", label=f"paper, test: {PAPER_BOUND[name]}")
+    axes.set(xlabel="training images seen (millions)", ylabel="bound on -log p(x) [nats]",
+             ylim=(min(bound + [PAPER_BOUND.get(name, min(bound))]) - 3, min(max(bound) + 3, 160)))
+    axes.grid(alpha=0.3)
+    axes.legend()
+    out = out or os.path.join(ROOT, "docs", f"{name}-curve.png")
+    atomic_write(out, viz.figure_png(figure))
+    print(f"{name}: learning curve ({len(samples)} validations, last {bound[-1]:.2f} nats) -> {out}")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("command", choices=("resume", "snapshot"))
+    p.add_argument("command", choices=("resume", "snapshot", "plot"))
     p.add_argument("name", choices=sorted(STARTS))
     p.add_argument("--data-dir", default=os.environ.get("DRAW_DATA_DIR"),
                    help="the run's --data-dir, for resume: the folder of binarized_mnist.npz (default: "
@@ -118,6 +158,8 @@ def main():
         if not args.data_dir:
             p.error("resume needs --data-dir (or $DRAW_DATA_DIR): the folder of binarized_mnist.npz")
         resume(args.name, args.data_dir)
+    elif args.command == "plot":
+        plot(args.name)
     else:
         snapshot(args.name)
 

@@ -97,14 +97,20 @@ def png_bytes(frame):
 
 def kl_plot_png(kl, title="KL per glimpse"):
     """A bar chart of the mean KL of each glimpse (nats), as PNG bytes: which glimpses carry information."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg  # no pyplot: leave the user's backend alone
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # no pyplot: leave the user's backend alone
 
     figure = Figure(figsize=(6, 3), dpi=100)
     axes = figure.add_subplot()
     axes.bar(np.arange(1, len(kl) + 1), kl, color="tab:blue")
     axes.set(xlabel="glimpse t", ylabel="KL(Q(Z_t | h_enc_t) || P(Z_t)) [nats]", title=title,
              xlim=(0.5, len(kl) + 0.5))
+    return figure_png(figure)
+
+
+def figure_png(figure):
+    """A matplotlib ``Figure`` rendered (Agg, without pyplot) as PNG bytes."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     figure.tight_layout()
     canvas = FigureCanvasAgg(figure)
     canvas.draw()
