@@ -24,11 +24,17 @@ namespace {
 // when each thread gets enough elements to outweigh starting them (a few microseconds).
 inline bool worth_threads(int64_t elements) { return elements >= (int64_t(1) << 14); }
 
+// -ffast-math assumes no infinities, so exp must not overflow (in float above 88): 1 / (1 + inf)
+// came out as NaN for pre-activations beyond ~45. Clamped where the result is already 0 or 1 in
+// float (sigmoid(-80) ~ 1.8e-35, tanh(40) = 1).
 template <typename T>
-inline T sigmoid(T x) { return T(1) / (T(1) + std::exp(-x)); }
+inline T clamp(T x, T bound) { return x < -bound ? -bound : (x > bound ? bound : x); }
 
 template <typename T>
-inline T tanh_(T x) { return T(1) - T(2) / (T(1) + std::exp(T(2) * x)); }
+inline T sigmoid(T x) { return T(1) / (T(1) + std::exp(-clamp(x, T(80)))); }
+
+template <typename T>
+inline T tanh_(T x) { return T(1) - T(2) / (T(1) + std::exp(T(2) * clamp(x, T(40)))); }
 
 template <typename T>
 void lstm_forward(const T* a, const T* c_prev, T* h, T* c, T* saved, int64_t B, int64_t n) {
