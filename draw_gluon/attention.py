@@ -85,16 +85,22 @@ def filterbank(F, g, sigma2, delta, N, size, dtype="float32"):
     return F.softmax(-0.5 * F.square(distance.reshape((-1, N, size))), axis=2)  # (25), (26)
 
 
-def filter_image(F, images, F_X, F_Y, channels, height, width, N):
-    """``F_Y I F_X^T`` for each of ``channels`` flat images: ``(B, channels*H*W) -> (B, channels*N*N)``."""
+def filter_image(F, images, F_X, F_Y, channels, height, width, N, dtype="float32"):
+    """``F_Y I F_X^T`` for each of ``channels`` flat images: ``(B, channels*H*W) -> (B, channels*N*N)``.
+    One fused kernel when available; the operators below are its reference."""
+    if fused.enabled(dtype):
+        return F.draw_filter(images, F_X, F_Y, channels=channels)
     rows = F.batch_dot(images.reshape((0, channels * height, width)), F_X, transpose_b=True)
     rows = rows.reshape((0, channels, height, N)).transpose((0, 2, 1, 3)).reshape((0, height, -1))
     glimpse = F.batch_dot(F_Y, rows)  # (B, N_j, channels * N_i)
     return glimpse.reshape((0, N, channels, N)).transpose((0, 2, 1, 3)).reshape((0, -1))
 
 
-def unfilter_patch(F, patch, F_X, F_Y, channels, height, width, N):
-    """``F_Y^T w F_X`` for each of ``channels`` flat patches: ``(B, channels*N*N) -> (B, channels*H*W)``."""
+def unfilter_patch(F, patch, F_X, F_Y, channels, height, width, N, dtype="float32"):
+    """``F_Y^T w F_X`` for each of ``channels`` flat patches: ``(B, channels*N*N) -> (B, channels*H*W)``.
+    One fused kernel when available; the operators below are its reference."""
+    if fused.enabled(dtype):
+        return F.draw_unfilter(patch, F_X, F_Y, channels=channels)
     cols = patch.reshape((0, channels, N, N)).transpose((0, 2, 1, 3)).reshape((0, N, -1))
     cols = F.batch_dot(F_Y, cols, transpose_a=True)  # (B, H, channels * N_i)
     image = F.batch_dot(cols.reshape((0, height * channels, N)), F_X)  # (B, H * channels, W)
@@ -140,7 +146,7 @@ class Glimpse(_Attention):
 
     def _read(self, F, images, h, channels):
         F_X, F_Y, gamma, window, _ = self._window(F, h)
-        glimpse = filter_image(F, images, F_X, F_Y, channels, *self.image_shape[1:], self.N)
+        glimpse = filter_image(F, images, F_X, F_Y, channels, *self.image_shape[1:], self.N, self._dtype)
         return F.broadcast_mul(gamma, glimpse), window
 
 
@@ -165,7 +171,8 @@ class SelectiveWrite(_Attention):
         F_X, F_Y, gamma, window, out = self._window(F, h_dec)
         patch = F.slice_axis(out, axis=1, begin=5, end=None)  # (28)
         # (29); dividing the N x N patch rather than the image by gamma saves a costly broadcast backward
-        return unfilter_patch(F, F.broadcast_div(patch, gamma), F_X, F_Y, *self.image_shape, self.N), window
+        return unfilter_patch(F, F.broadcast_div(patch, gamma), F_X, F_Y, *self.image_shape, self.N,
+                              self._dtype), window
 
 
 class BasicRead(HybridBlock):

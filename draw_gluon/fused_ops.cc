@@ -11,7 +11,14 @@
 //   One axis of the attention window's filterbank (eqs 19-20, 25-26): row i is a Gaussian over the
 //   pixels a = 1..size centred at mu_i = g + (i - N/2 - 1/2) delta, variance sigma2, normalised to
 //   sum 1 (a softmax over a, so it stays finite when a filter falls off the image).
+// draw_filter(images (B, C*H*W), F_X (B, N, W), F_Y (B, N, H); channels=C) -> (B, C*N*N)
+//   The read's product F_Y I F_X^T for each channel (eq 27 without gamma), in place of two batch_dots,
+//   three transposes and their reshapes.
+// draw_unfilter(patch (B, C*N*N), F_X (B, N, W), F_Y (B, N, H); channels=C) -> (B, C*H*W)
+//   The write's product F_Y^T w F_X for each channel (eq 29 without 1/gamma). Each is the other's
+//   adjoint: the gradient of the image through draw_filter is draw_unfilter of the glimpse's, and back.
 #include <cmath>
+#include <vector>
 #include <cstdint>
 
 #include "mxnet/lib_api.h"
@@ -128,6 +135,140 @@ void filterbank_backward(const T* dF, const T* g, const T* sigma2, const T* delt
     dg[b] = sum_g * inv;
     ddelta[b] = sum_delta * inv;
     dsigma2[b] = sum_sigma2 * T(0.5) * inv * inv;
+  }
+}
+
+// One image of the batch, loops ordered so that the innermost runs along contiguous rows (vectorised).
+// filter: G[c,p,q] = sum_y F_Y[p,y] t[q,y] with t[q,y] = sum_x I[c,y,x] F_X[q,x] (t: N*H).
+template <typename T>
+void filter_one(const T* I, const T* FX, const T* FY, T* G, int64_t C, int64_t H, int64_t W, int64_t N,
+                T* t) {
+  for (int64_t c = 0; c < C; ++c) {
+    const T* img = I + c * H * W;
+    for (int64_t q = 0; q < N; ++q)
+      for (int64_t y = 0; y < H; ++y) {
+        T sum = 0;
+        for (int64_t x = 0; x < W; ++x) sum += img[y * W + x] * FX[q * W + x];
+        t[q * H + y] = sum;
+      }
+    for (int64_t p = 0; p < N; ++p)
+      for (int64_t q = 0; q < N; ++q) {
+        T sum = 0;
+        for (int64_t y = 0; y < H; ++y) sum += FY[p * H + y] * t[q * H + y];
+        G[(c * N + p) * N + q] = sum;
+      }
+  }
+}
+
+// unfilter: O[c,y,x] = sum_p F_Y[p,y] s[p,x] with s[p,x] = sum_q P[c,p,q] F_X[q,x] (s: N*W).
+template <typename T>
+void unfilter_one(const T* P, const T* FX, const T* FY, T* O, int64_t C, int64_t H, int64_t W, int64_t N,
+                  T* s) {
+  for (int64_t c = 0; c < C; ++c) {
+    for (int64_t p = 0; p < N; ++p) {
+      T* row = s + p * W;
+      for (int64_t x = 0; x < W; ++x) row[x] = 0;
+      for (int64_t q = 0; q < N; ++q) {
+        const T a = P[(c * N + p) * N + q];
+        for (int64_t x = 0; x < W; ++x) row[x] += a * FX[q * W + x];
+      }
+    }
+    T* out = O + c * H * W;
+    for (int64_t y = 0; y < H; ++y) {
+      T* row = out + y * W;
+      for (int64_t x = 0; x < W; ++x) row[x] = 0;
+      for (int64_t p = 0; p < N; ++p) {
+        const T a = FY[p * H + y];
+        for (int64_t x = 0; x < W; ++x) row[x] += a * s[p * W + x];
+      }
+    }
+  }
+}
+
+// Gradients of the filters of either product, from the image side I (C, H, W) and the patch side
+// P (C, N, N) of G = F_Y I F_X^T: dF_Y[p,y] = sum_c,q P[c,p,q] (I F_X^T)[c,y,q] and
+// dF_X[q,x] = sum_c,y (F_Y^T P)[c,y,q] I[c,y,x]. For the read, I is the image and P the glimpse's
+// gradient; for the write, I is the output's gradient and P the patch. t: 2*N*H.
+template <typename T>
+void filter_grads(const T* I, const T* P, const T* FX, const T* FY, T* dFX, T* dFY, int64_t C, int64_t H,
+                  int64_t W, int64_t N, T* t) {
+  T* u = t + N * H;
+  for (int64_t k = 0; k < N * W; ++k) dFX[k] = 0;
+  for (int64_t k = 0; k < N * H; ++k) dFY[k] = 0;
+  for (int64_t c = 0; c < C; ++c) {
+    const T* img = I + c * H * W;
+    const T* patch = P + c * N * N;
+    for (int64_t q = 0; q < N; ++q)
+      for (int64_t y = 0; y < H; ++y) {
+        T sum = 0;
+        for (int64_t x = 0; x < W; ++x) sum += img[y * W + x] * FX[q * W + x];
+        t[q * H + y] = sum;
+      }
+    for (int64_t p = 0; p < N; ++p)
+      for (int64_t q = 0; q < N; ++q) {
+        const T a = patch[p * N + q];
+        for (int64_t y = 0; y < H; ++y) dFY[p * H + y] += a * t[q * H + y];
+      }
+    for (int64_t k = 0; k < N * H; ++k) u[k] = 0;
+    for (int64_t q = 0; q < N; ++q)
+      for (int64_t p = 0; p < N; ++p) {
+        const T a = patch[p * N + q];
+        for (int64_t y = 0; y < H; ++y) u[q * H + y] += a * FY[p * H + y];
+      }
+    for (int64_t q = 0; q < N; ++q)
+      for (int64_t y = 0; y < H; ++y) {
+        const T a = u[q * H + y];
+        for (int64_t x = 0; x < W; ++x) dFX[q * W + x] += a * img[y * W + x];
+      }
+  }
+}
+
+struct Dims {
+  int64_t B, C, H, W, N;
+};
+
+// Inputs (images or patch, F_X, F_Y) of either op, its `channels` attribute: B, C, H, W, N.
+Dims dims_of(const std::vector<MXTensor>& in, int64_t channels) {
+  return {in[1].shape[0], channels, in[2].shape[2], in[1].shape[2], in[1].shape[1]};
+}
+
+template <typename T>
+void filter_forward(const T* I, const T* FX, const T* FY, T* G, Dims d) {
+#pragma omp parallel for if (worth_threads(d.B * d.C * d.H * d.W))
+  for (int64_t b = 0; b < d.B; ++b) {
+    std::vector<T> t(d.H * d.N);
+    filter_one(I + b * d.C * d.H * d.W, FX + b * d.N * d.W, FY + b * d.N * d.H, G + b * d.C * d.N * d.N,
+               d.C, d.H, d.W, d.N, t.data());
+  }
+}
+
+template <typename T>
+void unfilter_forward(const T* P, const T* FX, const T* FY, T* O, Dims d) {
+#pragma omp parallel for if (worth_threads(d.B * d.C * d.H * d.W))
+  for (int64_t b = 0; b < d.B; ++b) {
+    std::vector<T> s(d.N * d.W);
+    unfilter_one(P + b * d.C * d.N * d.N, FX + b * d.N * d.W, FY + b * d.N * d.H, O + b * d.C * d.H * d.W,
+                 d.C, d.H, d.W, d.N, s.data());
+  }
+}
+
+// The backward of either op: the gradient of its image side through the other product, then the
+// filters' gradients. `image` and `patch` are the image-side and patch-side arrays of the product.
+template <typename T>
+void product_backward(bool read, const T* image, const T* patch, const T* FX, const T* FY, T* d_other,
+                      T* dFX, T* dFY, Dims d) {
+#pragma omp parallel for if (worth_threads(d.B * d.C * d.H * d.W))
+  for (int64_t b = 0; b < d.B; ++b) {
+    std::vector<T> t(d.N * (2 * d.H > d.W ? 2 * d.H : d.W));  // filter_one's t, unfilter_one's s, filter_grads' t
+    const T* img = image + b * d.C * d.H * d.W;
+    const T* pat = patch + b * d.C * d.N * d.N;
+    const T* fx = FX + b * d.N * d.W;
+    const T* fy = FY + b * d.N * d.H;
+    if (read)
+      unfilter_one(pat, fx, fy, d_other + b * d.C * d.H * d.W, d.C, d.H, d.W, d.N, t.data());
+    else
+      filter_one(img, fx, fy, d_other + b * d.C * d.N * d.N, d.C, d.H, d.W, d.N, t.data());
+    filter_grads(img, pat, fx, fy, dFX + b * d.N * d.W, dFY + b * d.N * d.H, d.C, d.H, d.W, d.N, t.data());
   }
 }
 
@@ -248,7 +389,90 @@ void filterbank_backward_typed(std::vector<MXTensor>* in, std::vector<MXTensor>*
                       shape[0], shape[1], shape[2]);
 }
 
+MXReturnValue product_parse(const std::unordered_map<std::string, std::string>& attrs, int* num_in,
+                            int* num_out) {
+  if (attr(attrs, "channels") < 1) {
+    MX_ERROR_MSG << "draw_filter and draw_unfilter need a positive integer attribute channels";
+    return MX_FAIL;
+  }
+  *num_in = 3;
+  *num_out = 1;
+  return MX_SUCCESS;
+}
+
+MXReturnValue product_type(const std::unordered_map<std::string, std::string>&, std::vector<int>* in,
+                           std::vector<int>* out) {
+  if (!same_float_type(*in)) {
+    MX_ERROR_MSG << "draw_filter and draw_unfilter take float32 or float64 arrays of one type";
+    return MX_FAIL;
+  }
+  out->at(0) = in->at(0);
+  return MX_SUCCESS;
+}
+
+// read: (B, C*H*W) -> (B, C*N*N); write: (B, C*N*N) -> (B, C*H*W).
+template <bool read>
+MXReturnValue product_shape(const std::unordered_map<std::string, std::string>& attrs,
+                            std::vector<std::vector<unsigned int>>* in,
+                            std::vector<std::vector<unsigned int>>* out) {
+  const auto &x = in->at(0), &fx = in->at(1), &fy = in->at(2);
+  const unsigned int C = attr(attrs, "channels");
+  if (x.size() != 2 || fx.size() != 3 || fy.size() != 3 || fx[0] != x[0] || fy[0] != x[0] || fx[1] != fy[1] ||
+      x[1] != C * (read ? fy[2] * fx[2] : fx[1] * fx[1])) {
+    MX_ERROR_MSG << (read ? "draw_filter needs images (B, C*H*W)" : "draw_unfilter needs a patch (B, C*N*N)")
+                 << ", F_X (B, N, W) and F_Y (B, N, H)";
+    return MX_FAIL;
+  }
+  out->at(0) = {x[0], C * (read ? fx[1] * fx[1] : fy[2] * fx[2])};
+  return MX_SUCCESS;
+}
+
+template <typename T>
+void filter_forward_typed(std::vector<MXTensor>* in, std::vector<MXTensor>* out, int64_t channels) {
+  filter_forward(in->at(0).data<T>(), in->at(1).data<T>(), in->at(2).data<T>(), out->at(0).data<T>(),
+                 dims_of(*in, channels));
+}
+
+template <typename T>
+void unfilter_forward_typed(std::vector<MXTensor>* in, std::vector<MXTensor>* out, int64_t channels) {
+  unfilter_forward(in->at(0).data<T>(), in->at(1).data<T>(), in->at(2).data<T>(), out->at(0).data<T>(),
+                   dims_of(*in, channels));
+}
+
+// Inputs: the output's gradient, then x, F_X, F_Y, then the output; outputs dx, dF_X, dF_Y.
+template <typename T, bool read>
+void product_backward_typed(std::vector<MXTensor>* in, std::vector<MXTensor>* out, int64_t channels) {
+  std::vector<MXTensor> inputs(in->begin() + 1, in->begin() + 4);
+  const T *grad = in->at(0).data<T>(), *x = in->at(1).data<T>();
+  product_backward(read, read ? x : grad, read ? grad : x, in->at(2).data<T>(), in->at(3).data<T>(),
+                   out->at(0).data<T>(), out->at(1).data<T>(), out->at(2).data<T>(), dims_of(inputs, channels));
+}
+
+using WithChannels = void (*)(std::vector<MXTensor>*, std::vector<MXTensor>*, int64_t);
+
+template <WithChannels as_float, WithChannels as_double>
+MXReturnValue on_cpu_channels(const std::unordered_map<std::string, std::string>& attrs,
+                              std::vector<MXTensor>* in, std::vector<MXTensor>* out, const OpResource&) {
+  (in->at(0).dtype == kFloat64 ? as_double : as_float)(in, out, attr(attrs, "channels"));
+  return MX_SUCCESS;
+}
+
 }  // namespace
+
+REGISTER_OP(draw_filter)
+.setParseAttrs(product_parse)
+.setInferType(product_type)
+.setInferShape(product_shape<true>)
+.setForward(on_cpu_channels<filter_forward_typed<float>, filter_forward_typed<double>>, "cpu")
+.setBackward(on_cpu_channels<product_backward_typed<float, true>, product_backward_typed<double, true>>, "cpu");
+
+REGISTER_OP(draw_unfilter)
+.setParseAttrs(product_parse)
+.setInferType(product_type)
+.setInferShape(product_shape<false>)
+.setForward(on_cpu_channels<unfilter_forward_typed<float>, unfilter_forward_typed<double>>, "cpu")
+.setBackward(on_cpu_channels<product_backward_typed<float, false>, product_backward_typed<double, false>>,
+             "cpu");
 
 REGISTER_OP(draw_filterbank)
 .setParseAttrs(filterbank_parse)

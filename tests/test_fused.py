@@ -15,7 +15,7 @@ from mxnet import autograd, gluon
 import reference
 from conftest import check_gradients, make_model, tiny_config
 from draw_gluon import DRAWLoss, fused
-from draw_gluon.attention import filterbank
+from draw_gluon.attention import filter_image, filterbank, unfilter_patch
 from draw_gluon.export import export_model
 from draw_gluon.model import lstm_step
 
@@ -154,6 +154,65 @@ def test_fused_filterbank_gradients_match_finite_differences():
             down[k][b, 0] -= step
             numeric = (loss(up) - loss(down)) / (2 * step)
             assert grads[k][b, 0] == pytest.approx(numeric, rel=1e-5, abs=1e-8), (k, b)
+
+
+def _product_and_gradients(read, dtype, arrays, shape, weights):
+    """The read's or the write's filter product of ``arrays`` (x, F_X, F_Y), and the gradients of
+    ``sum(product * weights)`` with respect to each."""
+    arrays = [mx.nd.array(a, dtype=dtype) for a in arrays]
+    for a in arrays:
+        a.attach_grad()
+    with autograd.record():
+        out = (filter_image if read else unfilter_patch)(mx.nd, *arrays, *shape, dtype=dtype)
+        loss = (out * mx.nd.array(weights, dtype=dtype)).sum()
+    loss.backward()
+    return out.asnumpy(), [a.grad.asnumpy() for a in arrays]
+
+
+def _product_case(rng, read, B, C, H, W, N):
+    F_X, F_Y = rng.rand(B, N, W), rng.rand(B, N, H)
+    x = rng.randn(B, C * (H * W if read else N * N))
+    return (x, F_X, F_Y), rng.randn(B, C * (N * N if read else H * W))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("read", [True, False])
+@pytest.mark.parametrize("B, C, H, W, N", [(1, 1, 1, 1, 1), (3, 1, 28, 28, 2), (4, 3, 17, 23, 5), (2, 2, 9, 31, 12),
+                                        (64, 1, 28, 28, 5)])  # the last split over threads
+def test_fused_filter_products_equal_the_reference_and_numpy(read, B, C, H, W, N, dtype):
+    rng = np.random.RandomState(B * C * H * W * N)
+    arrays, weights = _product_case(rng, read, B, C, H, W, N)
+    shape = (C, H, W, N)
+    with fused.disabled():
+        want, want_grads = _product_and_gradients(read, dtype, arrays, shape, weights)
+    got, got_grads = _product_and_gradients(read, dtype, arrays, shape, weights)
+    x, F_X, F_Y = arrays
+    if read:  # G[c, p, q] = sum_y,x F_Y[p, y] I[c, y, x] F_X[q, x]
+        by_numpy = np.einsum("bpy,bcyx,bqx->bcpq", F_Y, x.reshape(B, C, H, W), F_X).reshape(B, -1)
+    else:  # O[c, y, x] = sum_p,q F_Y[p, y] w[c, p, q] F_X[q, x]
+        by_numpy = np.einsum("bpy,bcpq,bqx->bcyx", F_Y, x.reshape(B, C, N, N), F_X).reshape(B, -1)
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == "float32" else dict(rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(got, by_numpy, **tol)
+    np.testing.assert_allclose(want, by_numpy, **tol)
+    for g, w in zip(got_grads, want_grads):
+        np.testing.assert_allclose(g, w, **tol)
+
+
+@pytest.mark.parametrize("read", [True, False])
+def test_fused_filter_product_gradients_match_finite_differences(read):
+    rng = np.random.RandomState(5)
+    arrays, weights = _product_case(rng, read, 2, 2, 7, 9, 3)
+    shape = (2, 7, 9, 3)
+    _, grads = _product_and_gradients(read, "float64", arrays, shape, weights)
+    loss = lambda a: (_product_and_gradients(read, "float64", a, shape, weights)[0] * weights).sum()
+    for k, array in enumerate(arrays):
+        for flat in rng.choice(array.size, size=4, replace=False):
+            index = np.unravel_index(flat, array.shape)
+            up, down = ([a.copy() for a in arrays] for _ in range(2))
+            up[k][index] += 1e-6
+            down[k][index] -= 1e-6
+            numeric = (loss(up) - loss(down)) / 2e-6
+            assert grads[k][index] == pytest.approx(numeric, rel=1e-6, abs=1e-8), (k, index)
 
 
 @pytest.mark.parametrize("attention", [True, False])
