@@ -139,18 +139,24 @@ void filterbank_backward(const T* dF, const T* g, const T* sigma2, const T* delt
 }
 
 // One image of the batch, loops ordered so that the innermost runs along contiguous rows (vectorised).
-// filter: G[c,p,q] = sum_y F_Y[p,y] t[q,y] with t[q,y] = sum_x I[c,y,x] F_X[q,x] (t: N*H).
+// t[q,y] = sum_x I[y,x] F_X[q,x] for one channel I (H, W).
+template <typename T>
+inline void image_times_FX(const T* img, const T* FX, T* t, int64_t H, int64_t W, int64_t N) {
+  for (int64_t q = 0; q < N; ++q)
+    for (int64_t y = 0; y < H; ++y) {
+      T sum = 0;
+      for (int64_t x = 0; x < W; ++x) sum += img[y * W + x] * FX[q * W + x];
+      t[q * H + y] = sum;
+    }
+}
+
+// filter: G[c,p,q] = sum_y F_Y[p,y] t[q,y] with t = I F_X^T per channel (t: N*H).
 template <typename T>
 void filter_one(const T* I, const T* FX, const T* FY, T* G, int64_t C, int64_t H, int64_t W, int64_t N,
                 T* t) {
   for (int64_t c = 0; c < C; ++c) {
     const T* img = I + c * H * W;
-    for (int64_t q = 0; q < N; ++q)
-      for (int64_t y = 0; y < H; ++y) {
-        T sum = 0;
-        for (int64_t x = 0; x < W; ++x) sum += img[y * W + x] * FX[q * W + x];
-        t[q * H + y] = sum;
-      }
+    image_times_FX(img, FX, t, H, W, N);
     for (int64_t p = 0; p < N; ++p)
       for (int64_t q = 0; q < N; ++q) {
         T sum = 0;
@@ -198,12 +204,7 @@ void filter_grads(const T* I, const T* P, const T* FX, const T* FY, T* dFX, T* d
   for (int64_t c = 0; c < C; ++c) {
     const T* img = I + c * H * W;
     const T* patch = P + c * N * N;
-    for (int64_t q = 0; q < N; ++q)
-      for (int64_t y = 0; y < H; ++y) {
-        T sum = 0;
-        for (int64_t x = 0; x < W; ++x) sum += img[y * W + x] * FX[q * W + x];
-        t[q * H + y] = sum;
-      }
+    image_times_FX(img, FX, t, H, W, N);
     for (int64_t p = 0; p < N; ++p)
       for (int64_t q = 0; q < N; ++q) {
         const T a = patch[p * N + q];
@@ -232,23 +233,19 @@ Dims dims_of(const std::vector<MXTensor>& in, int64_t channels) {
   return {in[1].shape[0], channels, in[2].shape[2], in[1].shape[2], in[1].shape[1]};
 }
 
+// The forward of either op: the read's product of images, or the write's of patches.
 template <typename T>
-void filter_forward(const T* I, const T* FX, const T* FY, T* G, Dims d) {
-#pragma omp parallel for if (worth_threads(d.B * d.C * d.H * d.W))
+void product_forward(bool read, const T* x, const T* FX, const T* FY, T* out, Dims d) {
+  const int64_t image = d.C * d.H * d.W, patch = d.C * d.N * d.N;
+#pragma omp parallel for if (worth_threads(d.B * image))
   for (int64_t b = 0; b < d.B; ++b) {
-    std::vector<T> t(d.H * d.N);
-    filter_one(I + b * d.C * d.H * d.W, FX + b * d.N * d.W, FY + b * d.N * d.H, G + b * d.C * d.N * d.N,
-               d.C, d.H, d.W, d.N, t.data());
-  }
-}
-
-template <typename T>
-void unfilter_forward(const T* P, const T* FX, const T* FY, T* O, Dims d) {
-#pragma omp parallel for if (worth_threads(d.B * d.C * d.H * d.W))
-  for (int64_t b = 0; b < d.B; ++b) {
-    std::vector<T> s(d.N * d.W);
-    unfilter_one(P + b * d.C * d.N * d.N, FX + b * d.N * d.W, FY + b * d.N * d.H, O + b * d.C * d.H * d.W,
-                 d.C, d.H, d.W, d.N, s.data());
+    std::vector<T> t(d.N * (d.H > d.W ? d.H : d.W));  // filter_one's t or unfilter_one's s
+    const T* fx = FX + b * d.N * d.W;
+    const T* fy = FY + b * d.N * d.H;
+    if (read)
+      filter_one(x + b * image, fx, fy, out + b * patch, d.C, d.H, d.W, d.N, t.data());
+    else
+      unfilter_one(x + b * patch, fx, fy, out + b * image, d.C, d.H, d.W, d.N, t.data());
   }
 }
 
@@ -338,10 +335,11 @@ int64_t attr(const std::unordered_map<std::string, std::string>& attrs, const ch
   return found == attrs.end() ? 0 : std::stoll(found->second);
 }
 
-MXReturnValue filterbank_parse(const std::unordered_map<std::string, std::string>& attrs, int* num_in,
-                               int* num_out) {
-  if (attr(attrs, "N") < 1 || attr(attrs, "size") < 1) {
-    MX_ERROR_MSG << "draw_filterbank needs positive integer attributes N and size";
+// The filterbank and both products: three inputs, one output of their (float) type, and integer
+// attributes that must be positive.
+MXReturnValue three_to_one(bool attrs_ok, const char* complaint, int* num_in, int* num_out) {
+  if (!attrs_ok) {
+    MX_ERROR_MSG << complaint;
     return MX_FAIL;
   }
   *num_in = 3;
@@ -349,10 +347,16 @@ MXReturnValue filterbank_parse(const std::unordered_map<std::string, std::string
   return MX_SUCCESS;
 }
 
-MXReturnValue filterbank_type(const std::unordered_map<std::string, std::string>&, std::vector<int>* in,
-                              std::vector<int>* out) {
+MXReturnValue filterbank_parse(const std::unordered_map<std::string, std::string>& attrs, int* num_in,
+                               int* num_out) {
+  return three_to_one(attr(attrs, "N") >= 1 && attr(attrs, "size") >= 1,
+                      "draw_filterbank needs positive integer attributes N and size", num_in, num_out);
+}
+
+MXReturnValue one_float_type(const std::unordered_map<std::string, std::string>&, std::vector<int>* in,
+                             std::vector<int>* out) {
   if (!same_float_type(*in)) {
-    MX_ERROR_MSG << "draw_filterbank takes float32 or float64 g, sigma2 and delta of one type";
+    MX_ERROR_MSG << "draw_filterbank, draw_filter and draw_unfilter take float32 or float64 inputs of one type";
     return MX_FAIL;
   }
   out->at(0) = in->at(0);
@@ -391,23 +395,8 @@ void filterbank_backward_typed(std::vector<MXTensor>* in, std::vector<MXTensor>*
 
 MXReturnValue product_parse(const std::unordered_map<std::string, std::string>& attrs, int* num_in,
                             int* num_out) {
-  if (attr(attrs, "channels") < 1) {
-    MX_ERROR_MSG << "draw_filter and draw_unfilter need a positive integer attribute channels";
-    return MX_FAIL;
-  }
-  *num_in = 3;
-  *num_out = 1;
-  return MX_SUCCESS;
-}
-
-MXReturnValue product_type(const std::unordered_map<std::string, std::string>&, std::vector<int>* in,
-                           std::vector<int>* out) {
-  if (!same_float_type(*in)) {
-    MX_ERROR_MSG << "draw_filter and draw_unfilter take float32 or float64 arrays of one type";
-    return MX_FAIL;
-  }
-  out->at(0) = in->at(0);
-  return MX_SUCCESS;
+  return three_to_one(attr(attrs, "channels") >= 1,
+                      "draw_filter and draw_unfilter need a positive integer attribute channels", num_in, num_out);
 }
 
 // read: (B, C*H*W) -> (B, C*N*N); write: (B, C*N*N) -> (B, C*H*W).
@@ -427,16 +416,10 @@ MXReturnValue product_shape(const std::unordered_map<std::string, std::string>& 
   return MX_SUCCESS;
 }
 
-template <typename T>
-void filter_forward_typed(std::vector<MXTensor>* in, std::vector<MXTensor>* out, int64_t channels) {
-  filter_forward(in->at(0).data<T>(), in->at(1).data<T>(), in->at(2).data<T>(), out->at(0).data<T>(),
-                 dims_of(*in, channels));
-}
-
-template <typename T>
-void unfilter_forward_typed(std::vector<MXTensor>* in, std::vector<MXTensor>* out, int64_t channels) {
-  unfilter_forward(in->at(0).data<T>(), in->at(1).data<T>(), in->at(2).data<T>(), out->at(0).data<T>(),
-                   dims_of(*in, channels));
+template <typename T, bool read>
+void product_forward_typed(std::vector<MXTensor>* in, std::vector<MXTensor>* out, int64_t channels) {
+  product_forward(read, in->at(0).data<T>(), in->at(1).data<T>(), in->at(2).data<T>(), out->at(0).data<T>(),
+                  dims_of(*in, channels));
 }
 
 // Inputs: the output's gradient, then x, F_X, F_Y, then the output; outputs dx, dF_X, dF_Y.
@@ -461,22 +444,23 @@ MXReturnValue on_cpu_channels(const std::unordered_map<std::string, std::string>
 
 REGISTER_OP(draw_filter)
 .setParseAttrs(product_parse)
-.setInferType(product_type)
+.setInferType(one_float_type)
 .setInferShape(product_shape<true>)
-.setForward(on_cpu_channels<filter_forward_typed<float>, filter_forward_typed<double>>, "cpu")
+.setForward(on_cpu_channels<product_forward_typed<float, true>, product_forward_typed<double, true>>, "cpu")
 .setBackward(on_cpu_channels<product_backward_typed<float, true>, product_backward_typed<double, true>>, "cpu");
 
 REGISTER_OP(draw_unfilter)
 .setParseAttrs(product_parse)
-.setInferType(product_type)
+.setInferType(one_float_type)
 .setInferShape(product_shape<false>)
-.setForward(on_cpu_channels<unfilter_forward_typed<float>, unfilter_forward_typed<double>>, "cpu")
+.setForward(on_cpu_channels<product_forward_typed<float, false>, product_forward_typed<double, false>>,
+             "cpu")
 .setBackward(on_cpu_channels<product_backward_typed<float, false>, product_backward_typed<double, false>>,
              "cpu");
 
 REGISTER_OP(draw_filterbank)
 .setParseAttrs(filterbank_parse)
-.setInferType(filterbank_type)
+.setInferType(one_float_type)
 .setInferShape(filterbank_shape)
 .setForward(on_cpu<filterbank_forward_typed<float>, filterbank_forward_typed<double>>, "cpu")
 .setBackward(on_cpu<filterbank_backward_typed<float>, filterbank_backward_typed<double>>, "cpu");
