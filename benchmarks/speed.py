@@ -36,6 +36,7 @@ from draw_gluon.io import atomic_write  # noqa: E402
 from draw_gluon.train import VariationalBound, make_trainer, train_step  # noqa: E402
 
 BATCH = 128
+SAMPLES = 1000  # images per generate() call timed for sampling
 CONFIGS = {
     "paper, attention": DRAWConfig.mnist(attention=True),
     "paper, no attention": DRAWConfig.mnist(attention=False),
@@ -153,7 +154,7 @@ def training_speed(config, hybridize, repeats, after_validation=False):
     return speed, BATCH / median_seconds(step, repeats)
 
 
-def sampling_speed(config, n=1000, repeats=3):
+def sampling_speed(config, n=SAMPLES, repeats=3):
     model = DRAW(config)
     model.initialize(mx.init.Xavier())
     return n / median_seconds(lambda: model.generate(n)[0].wait_to_read(), repeats, warmup=1)
@@ -169,7 +170,8 @@ def measure(name, repeats):
               "imperative": training_speed(config, False, max(3, repeats // 3)),
               "sampling": sampling_speed(config), "fc_gflops": fc_ceiling(config),
               "fc_only": BATCH / fc_floor(matmul_shapes(config), BATCH, config.num_steps),
-              "sampling_fc_only": 1000 / fc_floor(decoder_shapes(config), 1000, config.num_steps, backward=False)}
+              "sampling_fc_only": SAMPLES / fc_floor(decoder_shapes(config), SAMPLES, config.num_steps,
+                                                     backward=False)}
     share = lambda speed: speed * result["flops_per_sample"] / (result["fc_gflops"] * 1e9)
     result["roofline_share"], result["fc_only_share"] = share(result["hybridized"]), share(result["fc_only"])
     result["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
