@@ -27,6 +27,8 @@ using namespace mxnet::ext;
 
 namespace {
 
+using Attrs = std::unordered_map<std::string, std::string>;
+
 // Split the batch over MXNet's OpenMP threads (OMP_NUM_THREADS; the same libgomp as MXNet's) only
 // when each thread gets enough elements to outweigh starting them (a few microseconds).
 inline bool worth_threads(int64_t elements) { return elements >= (int64_t(1) << 14); }
@@ -150,19 +152,24 @@ inline void image_times_FX(const T* img, const T* FX, T* t, int64_t H, int64_t W
     }
 }
 
-// filter: G[c,p,q] = sum_y F_Y[p,y] t[q,y] with t = I F_X^T per channel (t: N*H).
+// G[p,q] = sum_y F_Y[p,y] t[q,y] for one channel, from t = I F_X^T.
+template <typename T>
+inline void FY_times_t(const T* FY, const T* t, T* G, int64_t H, int64_t N) {
+  for (int64_t p = 0; p < N; ++p)
+    for (int64_t q = 0; q < N; ++q) {
+      T sum = 0;
+      for (int64_t y = 0; y < H; ++y) sum += FY[p * H + y] * t[q * H + y];
+      G[p * N + q] = sum;
+    }
+}
+
+// filter: G[c] = F_Y I[c] F_X^T per channel (t: N*H).
 template <typename T>
 void filter_one(const T* I, const T* FX, const T* FY, T* G, int64_t C, int64_t H, int64_t W, int64_t N,
                 T* t) {
   for (int64_t c = 0; c < C; ++c) {
-    const T* img = I + c * H * W;
-    image_times_FX(img, FX, t, H, W, N);
-    for (int64_t p = 0; p < N; ++p)
-      for (int64_t q = 0; q < N; ++q) {
-        T sum = 0;
-        for (int64_t y = 0; y < H; ++y) sum += FY[p * H + y] * t[q * H + y];
-        G[(c * N + p) * N + q] = sum;
-      }
+    image_times_FX(I + c * H * W, FX, t, H, W, N);
+    FY_times_t(FY, t, G + c * N * N, H, N);
   }
 }
 
@@ -194,10 +201,11 @@ void unfilter_one(const T* P, const T* FX, const T* FY, T* O, int64_t C, int64_t
 // Gradients of the filters of either product, from the image side I (C, H, W) and the patch side
 // P (C, N, N) of G = F_Y I F_X^T: dF_Y[p,y] = sum_c,q P[c,p,q] (I F_X^T)[c,y,q] and
 // dF_X[q,x] = sum_c,y (F_Y^T P)[c,y,q] I[c,y,x]. For the read, I is the image and P the glimpse's
-// gradient; for the write, I is the output's gradient and P the patch. t: 2*N*H.
+// gradient; for the write, I is the output's gradient and P the patch. With G, also the product
+// F_Y I F_X^T (the write's patch gradient) from the same I F_X^T. t: 2*N*H.
 template <typename T>
-void filter_grads(const T* I, const T* P, const T* FX, const T* FY, T* dFX, T* dFY, int64_t C, int64_t H,
-                  int64_t W, int64_t N, T* t) {
+void filter_grads(const T* I, const T* P, const T* FX, const T* FY, T* dFX, T* dFY, T* G, int64_t C,
+                  int64_t H, int64_t W, int64_t N, T* t) {
   T* u = t + N * H;
   for (int64_t k = 0; k < N * W; ++k) dFX[k] = 0;
   for (int64_t k = 0; k < N * H; ++k) dFY[k] = 0;
@@ -205,6 +213,7 @@ void filter_grads(const T* I, const T* P, const T* FX, const T* FY, T* dFX, T* d
     const T* img = I + c * H * W;
     const T* patch = P + c * N * N;
     image_times_FX(img, FX, t, H, W, N);
+    if (G) FY_times_t(FY, t, G + c * N * N, H, N);
     for (int64_t p = 0; p < N; ++p)
       for (int64_t q = 0; q < N; ++q) {
         const T a = patch[p * N + q];
@@ -228,9 +237,9 @@ struct Dims {
   int64_t B, C, H, W, N;
 };
 
-// Inputs (images or patch, F_X, F_Y) of either op, its `channels` attribute: B, C, H, W, N.
-Dims dims_of(const std::vector<MXTensor>& in, int64_t channels) {
-  return {in[1].shape[0], channels, in[2].shape[2], in[1].shape[2], in[1].shape[1]};
+// From F_X (B, N, W), F_Y (B, N, H) and the `channels` attribute: B, C, H, W, N.
+Dims dims_of(const MXTensor& FX, const MXTensor& FY, int64_t channels) {
+  return {FX.shape[0], channels, FY.shape[2], FX.shape[2], FX.shape[1]};
 }
 
 // The forward of either op: the read's product of images, or the write's of patches.
@@ -256,16 +265,14 @@ void product_backward(bool read, const T* image, const T* patch, const T* FX, co
                       T* dFX, T* dFY, Dims d) {
 #pragma omp parallel for if (worth_threads(d.B * d.C * d.H * d.W))
   for (int64_t b = 0; b < d.B; ++b) {
-    std::vector<T> t(d.N * (2 * d.H > d.W ? 2 * d.H : d.W));  // filter_one's t, unfilter_one's s, filter_grads' t
+    std::vector<T> t(d.N * (2 * d.H > d.W ? 2 * d.H : d.W));  // unfilter_one's s, filter_grads' t
     const T* img = image + b * d.C * d.H * d.W;
     const T* pat = patch + b * d.C * d.N * d.N;
     const T* fx = FX + b * d.N * d.W;
     const T* fy = FY + b * d.N * d.H;
-    if (read)
-      unfilter_one(pat, fx, fy, d_other + b * d.C * d.H * d.W, d.C, d.H, d.W, d.N, t.data());
-    else
-      filter_one(img, fx, fy, d_other + b * d.C * d.N * d.N, d.C, d.H, d.W, d.N, t.data());
-    filter_grads(img, pat, fx, fy, dFX + b * d.N * d.W, dFY + b * d.N * d.H, d.C, d.H, d.W, d.N, t.data());
+    if (read) unfilter_one(pat, fx, fy, d_other + b * d.C * d.H * d.W, d.C, d.H, d.W, d.N, t.data());
+    filter_grads(img, pat, fx, fy, dFX + b * d.N * d.W, dFY + b * d.N * d.H,
+                 read ? nullptr : d_other + b * d.C * d.N * d.N, d.C, d.H, d.W, d.N, t.data());
   }
 }
 
@@ -276,13 +283,13 @@ bool same_float_type(const std::vector<int>& types) {
   return types[0] == kFloat32 || types[0] == kFloat64;
 }
 
-MXReturnValue lstm_parse(const std::unordered_map<std::string, std::string>&, int* num_in, int* num_out) {
+MXReturnValue lstm_parse(const Attrs&, int* num_in, int* num_out) {
   *num_in = 2;
   *num_out = 3;
   return MX_SUCCESS;
 }
 
-MXReturnValue lstm_type(const std::unordered_map<std::string, std::string>&, std::vector<int>* in,
+MXReturnValue lstm_type(const Attrs&, std::vector<int>* in,
                         std::vector<int>* out) {
   if (!same_float_type(*in)) {
     MX_ERROR_MSG << "draw_lstm_pointwise takes float32 or float64 gates and cell of one type";
@@ -292,7 +299,7 @@ MXReturnValue lstm_type(const std::unordered_map<std::string, std::string>&, std
   return MX_SUCCESS;
 }
 
-MXReturnValue lstm_shape(const std::unordered_map<std::string, std::string>&,
+MXReturnValue lstm_shape(const Attrs&,
                          std::vector<std::vector<unsigned int>>* in,
                          std::vector<std::vector<unsigned int>>* out) {
   const auto& gates = in->at(0);
@@ -308,29 +315,29 @@ MXReturnValue lstm_shape(const std::unordered_map<std::string, std::string>&,
 }
 
 template <typename T>
-void lstm_forward_typed(std::vector<MXTensor>* in, std::vector<MXTensor>* out) {
+void lstm_forward_typed(const Attrs&, std::vector<MXTensor>* in, std::vector<MXTensor>* out) {
   lstm_forward(in->at(0).data<T>(), in->at(1).data<T>(), out->at(0).data<T>(), out->at(1).data<T>(),
                out->at(2).data<T>(), in->at(1).shape[0], in->at(1).shape[1]);
 }
 
 // Inputs: the outputs' gradients (dh, dc, dsaved), the inputs (gates, c_prev), the outputs (h, c, saved).
 template <typename T>
-void lstm_backward_typed(std::vector<MXTensor>* in, std::vector<MXTensor>* out) {
+void lstm_backward_typed(const Attrs&, std::vector<MXTensor>* in, std::vector<MXTensor>* out) {
   lstm_backward(in->at(0).data<T>(), in->at(1).data<T>(), in->at(4).data<T>(), in->at(7).data<T>(),
                 out->at(0).data<T>(), out->at(1).data<T>(), in->at(4).shape[0], in->at(4).shape[1]);
 }
 
-using Typed = void (*)(std::vector<MXTensor>*, std::vector<MXTensor>*);
+using Typed = void (*)(const Attrs&, std::vector<MXTensor>*, std::vector<MXTensor>*);
 
 // A forward or backward function as MXNet calls it: the kernel instantiated for the inputs' type.
 template <Typed as_float, Typed as_double>
-MXReturnValue on_cpu(const std::unordered_map<std::string, std::string>&, std::vector<MXTensor>* in,
-                     std::vector<MXTensor>* out, const OpResource&) {
-  (in->at(0).dtype == kFloat64 ? as_double : as_float)(in, out);
+MXReturnValue on_cpu(const Attrs& attrs, std::vector<MXTensor>* in, std::vector<MXTensor>* out,
+                     const OpResource&) {
+  (in->at(0).dtype == kFloat64 ? as_double : as_float)(attrs, in, out);
   return MX_SUCCESS;
 }
 
-int64_t attr(const std::unordered_map<std::string, std::string>& attrs, const char* name) {
+int64_t attr(const Attrs& attrs, const char* name) {
   auto found = attrs.find(name);
   return found == attrs.end() ? 0 : std::stoll(found->second);
 }
@@ -347,13 +354,13 @@ MXReturnValue three_to_one(bool attrs_ok, const char* complaint, int* num_in, in
   return MX_SUCCESS;
 }
 
-MXReturnValue filterbank_parse(const std::unordered_map<std::string, std::string>& attrs, int* num_in,
+MXReturnValue filterbank_parse(const Attrs& attrs, int* num_in,
                                int* num_out) {
   return three_to_one(attr(attrs, "N") >= 1 && attr(attrs, "size") >= 1,
                       "draw_filterbank needs positive integer attributes N and size", num_in, num_out);
 }
 
-MXReturnValue one_float_type(const std::unordered_map<std::string, std::string>&, std::vector<int>* in,
+MXReturnValue one_float_type(const Attrs&, std::vector<int>* in,
                              std::vector<int>* out) {
   if (!same_float_type(*in)) {
     MX_ERROR_MSG << "draw_filterbank, draw_filter and draw_unfilter take float32 or float64 inputs of one type";
@@ -363,7 +370,7 @@ MXReturnValue one_float_type(const std::unordered_map<std::string, std::string>&
   return MX_SUCCESS;
 }
 
-MXReturnValue filterbank_shape(const std::unordered_map<std::string, std::string>& attrs,
+MXReturnValue filterbank_shape(const Attrs& attrs,
                                std::vector<std::vector<unsigned int>>* in,
                                std::vector<std::vector<unsigned int>>* out) {
   for (const auto& s : *in) {
@@ -378,7 +385,7 @@ MXReturnValue filterbank_shape(const std::unordered_map<std::string, std::string
 }
 
 template <typename T>
-void filterbank_forward_typed(std::vector<MXTensor>* in, std::vector<MXTensor>* out) {
+void filterbank_forward_typed(const Attrs&, std::vector<MXTensor>* in, std::vector<MXTensor>* out) {
   const auto& shape = out->at(0).shape;
   filterbank_forward(in->at(0).data<T>(), in->at(1).data<T>(), in->at(2).data<T>(), out->at(0).data<T>(),
                      shape[0], shape[1], shape[2]);
@@ -386,14 +393,14 @@ void filterbank_forward_typed(std::vector<MXTensor>* in, std::vector<MXTensor>* 
 
 // Inputs: dF, then g, sigma2, delta, then F; outputs dg, dsigma2, ddelta.
 template <typename T>
-void filterbank_backward_typed(std::vector<MXTensor>* in, std::vector<MXTensor>* out) {
+void filterbank_backward_typed(const Attrs&, std::vector<MXTensor>* in, std::vector<MXTensor>* out) {
   const auto& shape = in->at(0).shape;
   filterbank_backward(in->at(0).data<T>(), in->at(1).data<T>(), in->at(2).data<T>(), in->at(3).data<T>(),
                       in->at(4).data<T>(), out->at(0).data<T>(), out->at(1).data<T>(), out->at(2).data<T>(),
                       shape[0], shape[1], shape[2]);
 }
 
-MXReturnValue product_parse(const std::unordered_map<std::string, std::string>& attrs, int* num_in,
+MXReturnValue product_parse(const Attrs& attrs, int* num_in,
                             int* num_out) {
   return three_to_one(attr(attrs, "channels") >= 1,
                       "draw_filter and draw_unfilter need a positive integer attribute channels", num_in, num_out);
@@ -401,7 +408,7 @@ MXReturnValue product_parse(const std::unordered_map<std::string, std::string>& 
 
 // read: (B, C*H*W) -> (B, C*N*N); write: (B, C*N*N) -> (B, C*H*W).
 template <bool read>
-MXReturnValue product_shape(const std::unordered_map<std::string, std::string>& attrs,
+MXReturnValue product_shape(const Attrs& attrs,
                             std::vector<std::vector<unsigned int>>* in,
                             std::vector<std::vector<unsigned int>>* out) {
   const auto &x = in->at(0), &fx = in->at(1), &fy = in->at(2);
@@ -417,27 +424,18 @@ MXReturnValue product_shape(const std::unordered_map<std::string, std::string>& 
 }
 
 template <typename T, bool read>
-void product_forward_typed(std::vector<MXTensor>* in, std::vector<MXTensor>* out, int64_t channels) {
+void product_forward_typed(const Attrs& attrs, std::vector<MXTensor>* in, std::vector<MXTensor>* out) {
   product_forward(read, in->at(0).data<T>(), in->at(1).data<T>(), in->at(2).data<T>(), out->at(0).data<T>(),
-                  dims_of(*in, channels));
+                  dims_of(in->at(1), in->at(2), attr(attrs, "channels")));
 }
 
 // Inputs: the output's gradient, then x, F_X, F_Y, then the output; outputs dx, dF_X, dF_Y.
 template <typename T, bool read>
-void product_backward_typed(std::vector<MXTensor>* in, std::vector<MXTensor>* out, int64_t channels) {
-  std::vector<MXTensor> inputs(in->begin() + 1, in->begin() + 4);
+void product_backward_typed(const Attrs& attrs, std::vector<MXTensor>* in, std::vector<MXTensor>* out) {
   const T *grad = in->at(0).data<T>(), *x = in->at(1).data<T>();
   product_backward(read, read ? x : grad, read ? grad : x, in->at(2).data<T>(), in->at(3).data<T>(),
-                   out->at(0).data<T>(), out->at(1).data<T>(), out->at(2).data<T>(), dims_of(inputs, channels));
-}
-
-using WithChannels = void (*)(std::vector<MXTensor>*, std::vector<MXTensor>*, int64_t);
-
-template <WithChannels as_float, WithChannels as_double>
-MXReturnValue on_cpu_channels(const std::unordered_map<std::string, std::string>& attrs,
-                              std::vector<MXTensor>* in, std::vector<MXTensor>* out, const OpResource&) {
-  (in->at(0).dtype == kFloat64 ? as_double : as_float)(in, out, attr(attrs, "channels"));
-  return MX_SUCCESS;
+                   out->at(0).data<T>(), out->at(1).data<T>(), out->at(2).data<T>(),
+                   dims_of(in->at(2), in->at(3), attr(attrs, "channels")));
 }
 
 }  // namespace
@@ -446,16 +444,16 @@ REGISTER_OP(draw_filter)
 .setParseAttrs(product_parse)
 .setInferType(one_float_type)
 .setInferShape(product_shape<true>)
-.setForward(on_cpu_channels<product_forward_typed<float, true>, product_forward_typed<double, true>>, "cpu")
-.setBackward(on_cpu_channels<product_backward_typed<float, true>, product_backward_typed<double, true>>, "cpu");
+.setForward(on_cpu<product_forward_typed<float, true>, product_forward_typed<double, true>>, "cpu")
+.setBackward(on_cpu<product_backward_typed<float, true>, product_backward_typed<double, true>>, "cpu");
 
 REGISTER_OP(draw_unfilter)
 .setParseAttrs(product_parse)
 .setInferType(one_float_type)
 .setInferShape(product_shape<false>)
-.setForward(on_cpu_channels<product_forward_typed<float, false>, product_forward_typed<double, false>>,
+.setForward(on_cpu<product_forward_typed<float, false>, product_forward_typed<double, false>>,
              "cpu")
-.setBackward(on_cpu_channels<product_backward_typed<float, false>, product_backward_typed<double, false>>,
+.setBackward(on_cpu<product_backward_typed<float, false>, product_backward_typed<double, false>>,
              "cpu");
 
 REGISTER_OP(draw_filterbank)
