@@ -7,7 +7,8 @@
 Each configuration runs in a fresh process (so peak memory is its own). Training throughput is the
 median of timed updates (forward, backward, Adam, clipping: ``draw_gluon.train.train_step``) after
 warm-up, with draw-gluon's fused CPU kernels (when they build here) and with MXNet's operators only
-(``draw_gluon.fused.disabled``), both in the same process. The ceiling is the GFLOP/s of
+(``draw_gluon.fused.disabled``), both in the same process; sampling is the median of 4 pairs of
+``generate(1000)`` timings that alternate which path goes first. The ceiling is the GFLOP/s of
 ``FullyConnected`` at the model's own matrix shapes, measured in the same run; the roofline share is
 the achieved matrix-product FLOP/s over that ceiling. "Products alone" times the model's
 ``FullyConnected`` products by themselves, per glimpse and (for training) with their backward, as
@@ -160,15 +161,30 @@ def sampling_speed(config, n=SAMPLES, repeats=3):
     return n / median_seconds(lambda: model.generate(n)[0].wait_to_read(), repeats, warmup=1)
 
 
+def sampling_speeds(config, pairs=4):
+    """Median sampling speed with the fused kernels and with MXNet's operators only, over ``pairs``
+    pairs that alternate which goes first (on a shared machine, order alone can bias a comparison)."""
+    speeds = {True: [], False: []}
+    for k in range(pairs):
+        for use_fused in ((True, False) if k % 2 else (False, True)):
+            if use_fused:
+                speeds[True].append(sampling_speed(config))
+            else:
+                with fused.disabled():
+                    speeds[False].append(sampling_speed(config))
+    return statistics.median(speeds[True]), statistics.median(speeds[False])
+
+
 def measure(name, repeats):
     config = CONFIGS[name]
     with fused.disabled():
-        reference = training_speed(config, True, repeats), sampling_speed(config)
+        reference = training_speed(config, True, repeats)
+    sampling, sampling_reference = sampling_speeds(config)
     result = {"config": name, "flops_per_sample": flops_per_sample(config), "fused": fused.enabled(),
-              "hybridized": training_speed(config, True, repeats), "reference": reference[0],
-              "sampling_reference": reference[1],
+              "hybridized": training_speed(config, True, repeats), "reference": reference,
+              "sampling_reference": sampling_reference,
               "imperative": training_speed(config, False, max(3, repeats // 3)),
-              "sampling": sampling_speed(config), "fc_gflops": fc_ceiling(config),
+              "sampling": sampling, "fc_gflops": fc_ceiling(config),
               "fc_only": BATCH / fc_floor(matmul_shapes(config), BATCH, config.num_steps),
               "sampling_fc_only": SAMPLES / fc_floor(decoder_shapes(config), SAMPLES, config.num_steps,
                                                      backward=False)}

@@ -220,10 +220,12 @@ class DRAW(_Decoding, SavedBlock):
 
     # ----------------------------------------------------------------- inputs
     def noise(self, batch_size, ctx=None):
-        """Standard normal noise ``(batch_size, T, Z)`` from MXNet's RNG, on ``ctx`` (default: the
-        model's own device)."""
-        return mx.nd.random.normal(shape=(batch_size, self.config.num_steps, self.config.z_size),
-                                   ctx=ctx or first_context(self))
+        """Standard normal noise ``(batch_size, T, Z)`` from MXNet's RNG (``mx.random.seed``), on
+        ``ctx`` (default: the model's own device)."""
+        shape, ctx = (batch_size, self.config.num_steps, self.config.z_size), ctx or first_context(self)
+        if fused.enabled():  # MXNet's random states, drawn ~3x faster than by its random.normal
+            return mx.nd.draw_normal(mx.nd.empty(shape, ctx=ctx))
+        return mx.nd.random.normal(shape=shape, ctx=ctx)
 
     def _check_images(self, x):
         expected = (self.config.image_shape, (self.config.num_pixels,))

@@ -1,6 +1,6 @@
 """The fused CPU kernels (draw_gluon/fused_ops.cc) against the reference operators of lstm_step and
 filterbank and against NumPy: values, gradients (and finite differences), whole models over training steps, the build cache and
-the switch, export without the library."""
+the switch, export without the library; the normal sampler against scipy's normal distribution."""
 import contextlib
 import json
 import os
@@ -241,6 +241,42 @@ def test_whole_model_trains_alike_fused_and_reference(attention):
     assert "draw_filterbank" not in graphs[0] and ("draw_filterbank" in graphs[1]) == attention
     for p, q in zip(*(m.collect_params().values() for m in models)):
         np.testing.assert_allclose(q.data().asnumpy(), p.data().asnumpy(), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("shape, dtype", [((3, 65536, 1), "float32"), ((2049,), "float64"), ((7, 5), "float32")])
+def test_fused_normal_draws_are_standard_normal_and_repeatable(shape, dtype):
+    """Against scipy's normal CDF (Kolmogorov-Smirnov) and moments; lengths that end inside a block
+    or a part, and more than one part (each from its own random state)."""
+    from scipy import stats
+
+    like = mx.nd.empty(shape, dtype=dtype)
+    mx.random.seed(11)
+    z = mx.nd.draw_normal(like)
+    assert z.shape == shape and z.dtype == np.dtype(dtype)
+    z = z.asnumpy().ravel()
+    mx.random.seed(11)
+    assert np.array_equal(mx.nd.draw_normal(like).asnumpy().ravel(), z)
+    mx.random.seed(12)
+    assert not np.array_equal(mx.nd.draw_normal(like).asnumpy().ravel(), z)
+    if z.size > 1000:
+        assert stats.kstest(z, "norm").pvalue > 1e-3
+        assert abs(z.mean()) < 5 / np.sqrt(z.size) and abs(z.var() - 1) < 5 * np.sqrt(2 / z.size)
+        assert abs(stats.kurtosis(z)) < 10 * np.sqrt(24 / z.size)
+        for block in (z[:z.size // 2], z[z.size // 2:]):  # the last values too: every element is drawn
+            assert abs(block.std() - 1) < 0.05
+    if z.size > 2 * 65536:  # the parts' streams are independent, not copies
+        first, second = z[:65536], z[65536:2 * 65536]
+        assert abs(np.corrcoef(first, second)[0, 1]) < 5 / np.sqrt(65536)
+
+
+def test_model_noise_follows_mxnets_seed():
+    model = make_model(tiny_config())
+    mx.random.seed(4)
+    noise = model.noise(50)
+    mx.random.seed(4)
+    again = model.noise(50)
+    assert noise.shape == (50, model.config.num_steps, model.config.z_size)
+    np.testing.assert_array_equal(noise.asnumpy(), again.asnumpy())
 
 
 def test_export_holds_only_mxnets_own_operators(tmp_path):
