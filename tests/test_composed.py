@@ -30,9 +30,10 @@ def test_cluttered_label_is_the_target_digits():
     digits = np.zeros((10, 1, 28, 28), dtype=np.float32)
     digits[3] = 1  # only digit 3 has ink: its 28x28 square appears whole only when it is the target
     labels = np.arange(10)
-    out, y = composed.cluttered(digits, labels, 600, np.random.RandomState(1))
+    out, y, corners = composed.cluttered(digits, labels, 600, np.random.RandomState(1))
     assert out.shape == (600, 1, 100, 100) and y.shape == (600,) and 0 <= out.min() and out.max() <= 1
     np.testing.assert_array_equal(full_squares(out), y == 3)  # 8 clutter crops of 8x8 cannot cover 28x28
+    assert all(out[k, 0, top:top + 28, left:left + 28].min() == 1 for k, (top, left) in enumerate(corners) if y[k] == 3)
     assert set(np.unique(y)) == set(range(10))
     ink = (out[:, 0] > 0).sum(axis=(1, 2))
     assert ink[y == 3].min() >= 784 and ink.max() <= 784 + 8 * 64
@@ -40,7 +41,7 @@ def test_cluttered_label_is_the_target_digits():
 
 def test_clutter_is_eight_crops_of_eight_pixels_square():
     digits = np.ones((2, 1, 28, 28), dtype=np.float32)
-    out, _ = composed.cluttered(digits, np.zeros(2, dtype=np.int64), 300, np.random.RandomState(2))
+    out = composed.cluttered(digits, np.zeros(2, dtype=np.int64), 300, np.random.RandomState(2))[0]
     ink = (out[:, 0] > 0).sum(axis=(1, 2))
     assert 784 <= ink.min() and ink.max() <= 784 + 8 * 64 and ink.max() > 784 + 64
 

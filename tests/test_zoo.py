@@ -37,7 +37,7 @@ def test_the_shipped_drawing_model_scores_its_claimed_bound():
 
 def test_the_shipped_classifier_makes_its_claimed_errors_on_the_cluttered_test_set():
     claim = model_zoo.info("cluttered-mnist")["test"]
-    images, labels = composed.cluttered_split("test", mnist.labelled())
+    images, labels, _ = composed.cluttered_split("test", mnist.labelled())
     model = pretrained("cluttered-mnist")
     model.hybridize(static_alloc=True)
     guesses = np.concatenate([model(mx.nd.array(images[i:i + 500])).asnumpy().argmax(axis=1)

@@ -32,8 +32,8 @@ def two_digits(digits, n, rng, size=60):
 
 
 def cluttered(digits, labels, n, rng, size=100, num_clutter=8, clutter_size=8, targets=None):
-    """``n`` cluttered images (n, 1, size, size) and their targets' labels (n,); the targets are
-    random digits, or the digits numbered ``targets`` (n,)."""
+    """``n`` cluttered images (n, 1, size, size), their targets' labels (n,) and the targets' top-left
+    corners (n, 2) as (row, column); the targets are random digits, or the digits numbered ``targets`` (n,)."""
     out = np.zeros((n, 1, size, size), dtype=np.float32)
     sources = rng.randint(len(digits), size=(n, num_clutter))
     crops = rng.randint(28 - clutter_size + 1, size=(n, num_clutter, 2))
@@ -45,7 +45,7 @@ def cluttered(digits, labels, n, rng, size=100, num_clutter=8, clutter_size=8, t
             (top, left), piece = crops[k, c], digits[sources[k, c], 0]
             place(out[k, 0], piece[top:top + clutter_size, left:left + clutter_size], *spots[k, c])
         place(out[k, 0], digits[targets[k], 0], *corners[k])
-    return np.minimum(out, 1, out=out), labels[targets]
+    return np.minimum(out, 1, out=out), labels[targets], corners
 
 
 def load_two_digit(data_dir=None, seed=0, **_):
@@ -74,7 +74,8 @@ def load_cluttered(data_dir=None, seed=0, **_):
 
 
 def cluttered_split(split, source, seed=0):
-    """One split of ``cluttered_mnist`` (images, labels) from ``source`` (:func:`mnist.labelled`)."""
+    """One split of ``cluttered_mnist`` (images, labels, the targets' corners) from ``source``
+    (:func:`mnist.labelled`)."""
     x, y = source[split]
     targets = np.arange(len(x)) if split == "train" else None
     return cluttered(x, y, len(x), np.random.RandomState(seed + SPLITS.index(split)), targets=targets)
