@@ -225,6 +225,16 @@ def test_resume_refuses_to_change_the_model(tmp_path, capsys):
     assert "--resume keeps the run's own --num_recurrent_units" in capsys.readouterr().err
 
 
+def test_resume_counts_a_flag_given_at_its_default_value(tmp_path, capsys):
+    assert main(run_args(tmp_path, "run", "-t", "128", "-f", "128")) == 0
+    default = parse_args([]).num_train_samples
+    assert parse_args(["--resume", str(tmp_path / "run"), "-t", str(default)]).num_train_samples == default
+    assert parse_args(["--resume", str(tmp_path / "run")]).num_train_samples == 128
+    with pytest.raises(SystemExit):  # -u 256 is the default, but not this run's 32 units
+        parse_args(["--resume", str(tmp_path / "run"), "-u", str(parse_args([]).num_recurrent_units)])
+    assert "--resume keeps the run's own --num_recurrent_units" in capsys.readouterr().err
+
+
 def test_existing_run_folder_is_not_overwritten(tmp_path, capsys):
     (tmp_path / "run").mkdir()
     assert main(TINY + ["--logdir", str(tmp_path), "--run_name", "run", "-t", "128", "-f", "128"]) == 2

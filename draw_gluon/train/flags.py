@@ -168,7 +168,7 @@ def parse_args(argv=None):
     p.set_defaults(**PRESETS.get(preset, {}))
     args = p.parse_args(argv)
     if args.resume:
-        args = _resumed_args(p, args)
+        args = _resumed_args(p, args, _given_flags(p, argv))
     problem = inconsistency(args)
     if problem:
         p.error(problem)
@@ -208,14 +208,23 @@ def check_gpus(p, gpus):
         p.error(f"no GPU {missing[0]}: MXNet sees {seen} GPU(s), numbered 0 to {seen - 1}")
 
 
-def _resumed_args(p, args):
+def _given_flags(p, argv):
+    """The names of the flags given on the command line, whatever their values (a flag given with its
+    default value counts: ``-t 1000000`` extends a resumed run of 300,000 images)."""
+    # argparse leaves alone what the namespace already holds, so an untouched marker means "not given"
+    unset = object()
+    namespace = argparse.Namespace(**{name: unset for name in vars(p.parse_args([]))})
+    return {k for k, v in vars(p.parse_args(argv, namespace=namespace)).items() if v is not unset}
+
+
+def _resumed_args(p, args, given_names):
     """The stored flags of the run being resumed, with the resumable ones given now applied."""
     path = os.path.join(args.resume, "args.json")
     if not os.path.isfile(path):
         p.error(f"--resume {args.resume}: no args.json there; pass the folder of a training run")
     defaults = vars(p.parse_args([]))
     stored = dict(defaults, **_stored_flags(p, path))  # flags added since the run started take their defaults
-    given = {k: v for k, v in vars(args).items() if v != defaults[k]}
+    given = {k: v for k, v in vars(args).items() if k in given_names}
     changed = [k for k in given if k not in RESUMABLE + MACHINE + ("resume",) and stored.get(k) != given[k]]
     if changed:
         p.error(f"--resume keeps the run's own {', '.join('--' + k for k in changed)}; start a new "
