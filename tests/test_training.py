@@ -103,6 +103,17 @@ def test_resume_with_a_larger_budget_stretches_the_decaying_schedule(tmp_path):
     np.testing.assert_allclose([parts[s] for s in later], [whole[s] for s in later], rtol=1e-6)
 
 
+def test_resume_with_another_rate_follows_the_new_schedule(tmp_path):
+    common = TINY + ["--logdir", str(tmp_path), "-f", "640", "--lr_schedule", "cosine", "-t", "1280"]
+    assert main(common + ["-r", "0.005", "--run_name", "whole"]) == 0
+    assert main(common + ["-r", "0.01", "-t", "640", "--run_name", "parts"]) == 0
+    assert main(["--resume", str(tmp_path / "parts"), "-t", "1280", "-r", "0.005"]) == 0
+    whole, parts = (dict(events(tmp_path / r)["scalars"]["train/learning_rate"]) for r in ("whole", "parts"))
+    later = [step for step in whole if step > 640]
+    assert len(later) == 10
+    np.testing.assert_allclose([parts[s] for s in later], [whole[s] for s in later], rtol=1e-6)
+
+
 def test_two_devices_update_exactly_like_one():
     args = parse_args(TINY + ["--attention", "-ar", "2", "-aw", "3", "--clip", "1"])
     x = mnist.mnist5k()["train"][:63]  # an odd batch: the devices get 32 and 31 images

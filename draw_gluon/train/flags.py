@@ -9,9 +9,11 @@ from .. import data
 from ..config import ClassifierConfig, DRAWConfig
 
 LR_SCHEDULES = ("constant", "linear", "poly", "cosine", "step")
-# Flags a resumed run may change; the rest define the model and the data it learns from. The
-# devices and hybridization always come from the command that resumes.
-RESUMABLE = ("num_train_samples", "num_val_samples", "val_freq", "checkpoint_freq", "data_dir", "max_nonfinite")
+# Flags a resumed run may change, for that continuation (its args.json keeps the starting ones); the
+# rest define the model and the data it learns from. The devices and hybridization always come from
+# the command that resumes.
+RESUMABLE = ("num_train_samples", "num_val_samples", "val_freq", "checkpoint_freq", "data_dir", "max_nonfinite",
+             "learning_rate")
 MACHINE = ("gpu", "gpus", "hybridize", "kvstore")
 TASKS = ("generate", "classify")
 # The paper's experiments as flag defaults (flags given on the command line still win).
@@ -157,8 +159,9 @@ def build_parser():
     add("--run_name", default=None, help="run folder name (default: date, time and model)")
     add("--resume", metavar="RUN_DIR", default=None,
         help="continue the run in RUN_DIR from its newest checkpoint with the flags it was started "
-             "with; only -t, -v, -f, --checkpoint_freq, --data-dir, --gpu(s) and --no-hybridize "
-             "may be given anew")
+             "with; only -t, -r, -v, -f, --checkpoint_freq, --data-dir, --gpu(s) and --no-hybridize "
+             "may be given anew (-t and -r rescale the schedule: the rate at each update is the one "
+             "the new values give)")
     return p
 
 
