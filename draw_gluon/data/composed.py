@@ -51,9 +51,14 @@ def cluttered(digits, labels, n, rng, size=100, num_clutter=8, clutter_size=8, t
 def load_two_digit(data_dir=None, seed=0, **_):
     """The registry's ``two_digit_mnist``: 50k / 10k / 10k grey 60x60 images (about 1 GB)."""
     source = mnist.labelled(data_dir)
-    splits = {s: two_digits(x, len(x), np.random.RandomState(seed + i)) for i, (s, (x, _)) in
-              enumerate((s, source[s]) for s in SPLITS)}
-    return Dataset(splits, {}, False, {})
+    return Dataset({s: two_digit_split(s, source, seed) for s in SPLITS}, {}, False, {})
+
+
+def two_digit_split(split, source, seed=0):
+    """One split of ``two_digit_mnist`` from ``source`` (:func:`mnist.labelled`): as many images as
+    the split has digits, each of two digits drawn from that split."""
+    x = source[split][0]
+    return two_digits(x, len(x), np.random.RandomState(seed + SPLITS.index(split)))
 
 
 def load_cluttered(data_dir=None, seed=0, **_):
