@@ -25,14 +25,12 @@ sys.path.insert(0, ROOT)
 from draw_gluon import checkpoint, viz  # noqa: E402
 from draw_gluon.io import atomic_dir, atomic_write  # noqa: E402
 
-# Each run's flags: how it started, and (the resumable ones: -t -f -v --checkpoint_freq) how it goes on.
+# Each run's flags: how it started, and (the resumable ones: -t -r -f -v --checkpoint_freq) how it goes on.
 STARTS = {
     "mnist-attention": ["--attention", "-r", "2e-3", "--lr_schedule", "cosine", "-t", "15000000",
                         "-f", "100000", "-v", "10000", "--checkpoint_freq", "25000"],
-    # started at -r 1e-3 with -t 300000; its restart to 1M at that rate diverged within 25k images; at
-    # 430k, its samples still blobs, the budget grew from 800k to 3M
-    "two-digit-mnist": ["--preset", "two_digit_mnist", "-r", "3e-4", "--lr_schedule", "cosine", "-t", "3000000",
-                        "-f", "50000", "-v", "2000", "--checkpoint_freq", "25000"],
+    "two-digit-mnist": ["--preset", "two_digit_mnist", "-r", "1e-3", "--lr_schedule", "cosine",
+                        "-t", "2000000", "-f", "50000", "-v", "2000", "--checkpoint_freq", "25000"],
     "cluttered-mnist": ["--preset", "cluttered_mnist", "-r", "5e-4", "--lr_schedule", "cosine", "-t", "10000000",
                         "-f", "250000", "-v", "10000", "--checkpoint_freq", "100000"],
 }
