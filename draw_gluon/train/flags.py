@@ -20,9 +20,9 @@ TASKS = ("generate", "classify")
 PRESETS = {
     "cluttered_mnist": dict(task="classify", dataset="cluttered_mnist", input_height=100, input_width=100,
                             num_steps=8, num_recurrent_units=256, read_size=12),
-    # The paper gives no model for this one; a 12x12 read learns far faster on 60x60 than MNIST's 2x2 (README)
+    # The paper gives no model for this one; 12x12 windows learn far faster on 60x60 than MNIST's (README)
     "two_digit_mnist": dict(dataset="two_digit_mnist", input_height=60, input_width=60, attention=True,
-                            read_size=12),
+                            read_size=12, write_size=12),
     "svhn": dict(dataset="svhn", input_height=32, input_width=32, attention=True, num_steps=32,
                  num_recurrent_units=800, latent_dim=100, read_size=12, write_size=12),
     "cifar10": dict(dataset="cifar10", input_height=32, input_width=32, attention=True, num_steps=64,
@@ -86,7 +86,7 @@ def build_parser():
     add("--preset", choices=tuple(PRESETS), default=None,
         help="the paper's experiments: cluttered_mnist = --task classify --dataset cluttered_mnist -hh 100 "
              "-ww 100 -s 8 -u 256 -ar 12 (section 4.1); two_digit_mnist = --dataset two_digit_mnist -hh 60 "
-             "-ww 60 --attention -ar 12; svhn and cifar10 = those datasets at 32x32 with Table 3's models "
+             "-ww 60 --attention -ar 12 -aw 12; svhn and cifar10 = those datasets at 32x32 with Table 3's models "
              "(svhn: -s 32 -u 800 -l 100 -ar 12 -aw 12; cifar10: -s 64 -u 400 -l 200 -ar 5 -aw 5); "
              "flags given as well override the preset's")
     add("--task", choices=TASKS, default="generate",
