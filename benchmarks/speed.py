@@ -16,6 +16,7 @@ autograd runs them in the model: the speed it would reach if every other operato
 the most that fusing the other operators can give.
 """
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -167,11 +168,8 @@ def sampling_speeds(config, pairs=4):
     speeds = {True: [], False: []}
     for k in range(pairs):
         for use_fused in ((True, False) if k % 2 else (False, True)):
-            if use_fused:
-                speeds[True].append(sampling_speed(config))
-            else:
-                with fused.disabled():
-                    speeds[False].append(sampling_speed(config))
+            with contextlib.nullcontext() if use_fused else fused.disabled():
+                speeds[use_fused].append(sampling_speed(config))
     return statistics.median(speeds[True]), statistics.median(speeds[False])
 
 
