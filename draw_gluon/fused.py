@@ -4,8 +4,9 @@ MXNet through its extension library API (``mx.library.load``).
 They replace chains of small operators whose cost on CPU is mostly per-operator overhead (README,
 Performance); :func:`~draw_gluon.model.lstm_step` keeps the reference implementation beside them.
 The library is compiled at first use into ``$DRAW_CACHE_DIR/fused`` (default
-``~/.cache/draw-gluon/fused``), in a file named by MXNet's version and the source's hash, so an
-upgrade of either builds afresh. ``DRAW_FUSED`` chooses:
+``~/.cache/draw-gluon/fused``) for the machine's own CPU (``-march=native``), in a file named by
+MXNet's version and a hash of the source and the CPU's model and features, so an upgrade, or a
+machine with another CPU sharing the cache folder, builds afresh. ``DRAW_FUSED`` chooses:
 
 - unset or ``auto``: use the kernels when they build and load, else warn once and use the reference;
 - ``1``: use them, and raise :class:`FusedError` when they cannot be had;
@@ -17,6 +18,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import platform
 import subprocess
 import sys
 import sysconfig
@@ -27,7 +29,8 @@ import mxnet as mx
 from .data.common import DEFAULT_CACHE
 
 SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fused_ops.cc")
-FLAGS = ["-shared", "-fPIC", "-std=c++11", "-O3", "-ffast-math", "-fopenmp"]
+FLAGS = ["-shared", "-fPIC", "-std=c++11", "-O3", "-ffast-math", "-fopenmp", "-march=native"]
+CPU_FIELDS = ("model name", "flags", "Features", "CPU implementer", "CPU part")  # x86 and ARM
 _state = {"loaded": None, "why": None, "off": 0}
 
 
@@ -35,10 +38,19 @@ class FusedError(RuntimeError):
     """The fused kernels were required (``DRAW_FUSED=1``) but cannot be built or loaded."""
 
 
+def cpu_id():
+    """The CPU that ``-march=native`` compiles for: its model and feature flags, as text."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return "".join(sorted({line for line in f if line.startswith(CPU_FIELDS)}))
+    except OSError:  # not Linux
+        return platform.machine() + platform.processor()
+
+
 def library_path(cache_dir=None):
-    """Where the compiled library for this MXNet and this source lives."""
+    """Where the compiled library for this MXNet, this source and this CPU lives."""
     with open(SOURCE, "rb") as f:
-        digest = hashlib.sha256(f.read() + " ".join(FLAGS).encode()).hexdigest()[:16]
+        digest = hashlib.sha256(f.read() + " ".join(FLAGS).encode() + cpu_id().encode()).hexdigest()[:16]
     folder = os.path.join(cache_dir or os.environ.get("DRAW_CACHE_DIR", DEFAULT_CACHE), "fused")
     return os.path.join(folder, f"draw_ops-mxnet{mx.__version__}-{digest}{sysconfig.get_config_var('SHLIB_SUFFIX') or '.so'}")
 

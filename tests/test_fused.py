@@ -315,6 +315,15 @@ def test_the_switch_and_a_missing_compiler(tmp_path):
     assert not os.listdir(tmp_path / "cache" / "fused") or all(f.endswith(".lock") for f in os.listdir(tmp_path / "cache" / "fused"))
 
 
+def test_a_cache_shared_with_another_cpu_gets_its_own_library(tmp_path, monkeypatch):
+    # built with -march=native: a library from another CPU (a home folder on NFS) may not run here
+    here = fused.library_path(str(tmp_path))
+    assert "flags" in fused.cpu_id() or "Features" in fused.cpu_id() or not os.path.exists("/proc/cpuinfo")
+    monkeypatch.setattr(fused, "cpu_id", lambda: "model name : another CPU\nflags : sse2\n")
+    there = fused.library_path(str(tmp_path))
+    assert there != here and os.path.dirname(there) == os.path.dirname(here)
+
+
 def test_the_library_is_built_once_into_a_cache_named_by_mxnet_and_source(tmp_path):
     path = fused.library_path(str(tmp_path))
     assert mx.__version__ in os.path.basename(path) and path.startswith(str(tmp_path / "fused"))
