@@ -8,7 +8,6 @@ are deleted only after that. A checkpoint damaged later (say, truncated by a fai
 hash check and is set aside, and the previous one is used.
 """
 import glob
-import hashlib
 import json
 import os
 import shutil
@@ -16,7 +15,7 @@ import sys
 
 from .classifier import Classifier
 from .config import read_config
-from .io import atomic_dir, atomic_write
+from .io import atomic_dir, atomic_write, file_digest
 from .model import DRAW
 
 MODELS = (DRAW, Classifier)
@@ -42,7 +41,7 @@ def save(run_dir, model, trainer, state):
     with atomic_dir(final) as partial:
         model.save(partial)
         trainer.save_states(os.path.join(partial, "trainer.states"))
-        files = {name: _sha256(os.path.join(partial, name)) for name in BINARIES}
+        files = {name: file_digest(os.path.join(partial, name), "sha256") for name in BINARIES}
         atomic_write(os.path.join(partial, "state.json"), json.dumps(dict(state, files=files)).encode())
     for old in checkpoints(run_dir)[:-KEEP]:
         shutil.rmtree(old)
@@ -70,7 +69,7 @@ def verify(path):
             state = json.load(f)
         read_config(os.path.join(path, "config.json"))
         for name, digest in state.pop("files").items():
-            if _sha256(os.path.join(path, name)) != digest:
+            if file_digest(os.path.join(path, name), "sha256") != digest:
                 raise CheckpointError(f"{name} does not match the hash written with it")
     except (OSError, ValueError, KeyError, AttributeError) as err:
         raise CheckpointError(f"checkpoint {path} is damaged ({err})") from None
@@ -137,9 +136,3 @@ def load_run(run_dir, ctx=None):
     return load_model(path, ctx)
 
 
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

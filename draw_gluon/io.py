@@ -1,6 +1,7 @@
-"""Atomic file writes: a reader sees the old file or the complete new one, never a part."""
+"""Atomic file writes (a reader sees the old file or the complete new one, never a part), and file digests."""
 import contextlib
 import fcntl
+import hashlib
 import os
 import shutil
 import tempfile
@@ -11,6 +12,15 @@ def atomic_write(path, data):
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             f.write(data)
+
+
+def file_digest(path, algorithm):
+    """Hex digest of the file at ``path`` by ``algorithm`` (a :mod:`hashlib` name), read in 1 MiB blocks."""
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 class atomic_path:

@@ -47,9 +47,13 @@ def tiny_config(attention=True, **changes):
 
 def make_model(config, dtype="float32", scale=0.5):
     """An initialised model with random (not default-zero) initial states and biases."""
-    model = DRAW(config)
+    return randomized(DRAW(config), config.image_shape, dtype, scale)
+
+
+def randomized(model, image_shape, dtype="float32", scale=0.5):
+    """``model`` initialised with every parameter uniform in [-scale, scale], cast to ``dtype``."""
     model.initialize(mx.init.Uniform(scale))
-    model(mx.nd.zeros((1,) + config.image_shape))
+    model(mx.nd.zeros((1,) + image_shape))
     for p in model.collect_params().values():
         p.set_data(mx.nd.random.uniform(-scale, scale, shape=p.shape))
     if dtype != "float32":

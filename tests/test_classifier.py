@@ -13,7 +13,7 @@ import pytest
 from mxnet import gluon
 
 import reference
-from conftest import check_gradients, events
+from conftest import check_gradients, events, randomized
 import draw_gluon
 from draw_gluon import Classifier, ClassifierConfig, DRAW, DRAWConfig, data, load_model, load_run, model_zoo, viz
 from draw_gluon.cli import main as cli, spread
@@ -33,14 +33,7 @@ def tiny(**changes):
 
 def make_classifier(config, dtype="float32", scale=0.5):
     """An initialised classifier with random (not default-zero) initial state and biases."""
-    model = Classifier(config)
-    model.initialize()
-    model(mx.nd.zeros((1,) + config.image_shape))
-    for p in model.collect_params().values():
-        p.set_data(mx.nd.random.uniform(-scale, scale, shape=p.shape))
-    if dtype != "float32":
-        model.cast(dtype)
-    return model
+    return randomized(Classifier(config), config.image_shape, dtype, scale)
 
 
 @pytest.mark.parametrize("config", [tiny(), tiny(image_shape=(3, 6, 8), read_size=2), tiny(read_size=1)],

@@ -9,7 +9,8 @@ from scipy.io import savemat
 
 from conftest import serving
 from draw_gluon import data
-from draw_gluon.data import cifar, common, svhn
+from draw_gluon.data import cifar, svhn
+from draw_gluon.io import file_digest
 from draw_gluon.train import parse_args
 
 
@@ -59,7 +60,7 @@ def test_cifar_downloads_once_checks_the_md5_and_drops_a_damaged_download(tmp_pa
         with pytest.raises(data.DataError, match="is damaged .*run again"):
             cifar.load(cache_dir=str(cache), url=url)  # its MD5 is not the published one
         assert not (cache / cifar.ARCHIVE).exists(), "a damaged download is not kept"
-        monkeypatch.setattr(cifar, "MD5", common.file_md5(served / cifar.ARCHIVE))
+        monkeypatch.setattr(cifar, "MD5", file_digest(served / cifar.ARCHIVE, "md5"))
         first = cifar.load(cache_dir=str(cache), url=url)
         second = cifar.load(cache_dir=str(cache), url=url)
     assert len(requests) == 2, "downloaded once after the damaged attempt, then read from the cache"
@@ -87,7 +88,7 @@ def test_svhn_mat_files_give_images_first_and_digit_labels(tmp_path, monkeypatch
     X, y = write_svhn(served / "train_32x32.mat", 12, 0)
     X_test, y_test = write_svhn(served / "test_32x32.mat", 5, 1)
     monkeypatch.setattr(svhn, "NUM_VALID", 3)
-    monkeypatch.setattr(svhn, "MD5", {s: common.file_md5(served / f"{s}_32x32.mat") for s in ("train", "test")})
+    monkeypatch.setattr(svhn, "MD5", {s: file_digest(served / f"{s}_32x32.mat", "md5") for s in ("train", "test")})
     with serving(served) as (base, requests):
         dataset = svhn.load(cache_dir=str(tmp_path / "cache"), url=base + "/{split}_32x32.mat")
     assert sorted(requests) == ["/test_32x32.mat", "/train_32x32.mat"]

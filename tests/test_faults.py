@@ -2,6 +2,7 @@
 updates are skipped, a full disk or a busy run folder gives a clear error, bad input exits 2 with one
 line, and the same seed gives the same run. Run alone with ``pytest -m faults``."""
 import errno
+import hashlib
 import json
 import os
 import random
@@ -17,6 +18,7 @@ import pytest
 from conftest import HANG, TINY, events, make_model, scalar_steps, start, stderr_of, tiny_config, wait_for_checkpoint
 from draw_gluon import DRAW, checkpoint, data, evaluate_nll
 from draw_gluon.data import mnist
+from draw_gluon.io import file_digest
 from draw_gluon.cli import main as cli
 from draw_gluon.train import VariationalBound, main, make_trainer, parse_args, train_step
 
@@ -90,6 +92,17 @@ def test_damaged_newest_checkpoint_is_set_aside_and_the_previous_one_used(tmp_pa
     assert json.loads((run_dir / "metrics.json").read_text())["samples_seen"] == 512
     steps = scalar_steps(run_dir, "train/loss")
     assert steps[-2:] == [448, 512] and steps.count(320) == 1, "resumed from 256, the curve rewound"
+
+
+@pytest.mark.parametrize("algorithm", ["sha256", "md5"])
+def test_file_digest_covers_every_block_of_a_large_file(tmp_path, algorithm):
+    path = tmp_path / "blob"
+    blob = bytearray(np.random.RandomState(0).bytes(int(2.5 * (1 << 20))))
+    path.write_bytes(bytes(blob))
+    assert file_digest(path, algorithm) == hashlib.new(algorithm, bytes(blob)).hexdigest()
+    blob[-1] ^= 1  # a damaged byte in the last, partial block
+    path.write_bytes(bytes(blob))
+    assert file_digest(path, algorithm) == hashlib.new(algorithm, bytes(blob)).hexdigest()
 
 
 def test_all_checkpoints_damaged_is_an_error(tmp_path, capsys):

@@ -1,6 +1,5 @@
 """What every dataset shares: the split names, the checks, the download, the batches."""
 import collections
-import hashlib
 import os
 import urllib.error
 import urllib.request
@@ -8,7 +7,7 @@ import urllib.request
 import numpy as np
 from tqdm import tqdm
 
-from ..io import atomic_path
+from ..io import atomic_path, file_digest
 
 SPLITS = ("train", "valid", "test")
 DEFAULT_CACHE = os.path.join(os.path.expanduser("~"), ".cache", "draw-gluon")
@@ -60,19 +59,11 @@ def find_or_fetch(name, url, data_dir=None, cache_dir=None, md5=None):
         download(url, target)
     except (urllib.error.URLError, OSError) as err:
         raise DataError(f"cannot download {url} ({err}); put {name} in --data-dir, or in {cache_dir}") from None
-    if md5 and file_md5(target) != md5:
+    if md5 and file_digest(target, "md5") != md5:
         os.remove(target)
         raise DataError(f"the download of {url} is damaged (its MD5 is not the published {md5}); "
                         "run again to fetch it again")
     return target
-
-
-def file_md5(path):
-    digest = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def binarize_batch(grey, rng):
