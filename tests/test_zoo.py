@@ -11,7 +11,7 @@ from draw_gluon import DRAW, Classifier, model_zoo, pretrained
 from draw_gluon.data import binarized_mnist, composed, mnist
 from draw_gluon.evaluation import evaluate_nll
 
-SHIPPED = {"mnist-attention": DRAW, "cluttered-mnist": Classifier}
+SHIPPED = {"mnist-attention": DRAW, "cluttered-mnist": Classifier, "two-digit-mnist": DRAW}
 
 
 def test_the_shipped_models_load_offline_in_float32_and_stay_small():
@@ -22,7 +22,7 @@ def test_the_shipped_models_load_offline_in_float32_and_stay_small():
         assert all(p.data().dtype == np.float32 and p.data().context == mx.cpu()
                    for p in model.collect_params().values())
         assert os.path.getsize(os.path.join(model_zoo.ZOO, name, "model.params")) < 8e6
-        assert model_zoo.info(name)["dataset"] in ("cluttered_mnist", "binarized_mnist")
+        assert model_zoo.info(name)["dataset"] in ("cluttered_mnist", "binarized_mnist", "two_digit_mnist")
 
 
 def test_the_shipped_drawing_model_scores_its_claimed_bound():
@@ -32,6 +32,16 @@ def test_the_shipped_drawing_model_scores_its_claimed_bound():
     model = pretrained("mnist-attention")
     model.hybridize(static_alloc=True)
     measured = evaluate_nll(model, images, 1, progress=False)
+    assert measured["bound"]["nats"] == pytest.approx(claim["bound"]["nats"], abs=0.05)
+
+
+def test_the_shipped_two_digit_model_scores_its_claimed_bound_on_the_two_digit_test_set():
+    claim = model_zoo.info("two-digit-mnist")["test"]
+    images = composed.two_digit_split("test", mnist.labelled())
+    model = pretrained("two-digit-mnist")
+    model.hybridize(static_alloc=True)
+    measured = evaluate_nll(model, images, 1, progress=False)
+    assert measured["num_images"] == claim["num_images"] == 10000
     assert measured["bound"]["nats"] == pytest.approx(claim["bound"]["nats"], abs=0.05)
 
 
