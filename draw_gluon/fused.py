@@ -26,7 +26,7 @@ import warnings
 
 import mxnet as mx
 
-from .data.common import DEFAULT_CACHE
+from .data.common import cache_folder
 
 SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fused_ops.cc")
 FLAGS = ["-shared", "-fPIC", "-std=c++11", "-O3", "-ffast-math", "-fopenmp", "-march=native"]
@@ -51,7 +51,7 @@ def library_path(cache_dir=None):
     """Where the compiled library for this MXNet, this source and this CPU lives."""
     with open(SOURCE, "rb") as f:
         digest = hashlib.sha256(f.read() + " ".join(FLAGS).encode() + cpu_id().encode()).hexdigest()[:16]
-    folder = os.path.join(cache_dir or os.environ.get("DRAW_CACHE_DIR", DEFAULT_CACHE), "fused")
+    folder = os.path.join(cache_folder(cache_dir), "fused")
     return os.path.join(folder, f"draw_ops-mxnet{mx.__version__}-{digest}{sysconfig.get_config_var('SHLIB_SUFFIX') or '.so'}")
 
 

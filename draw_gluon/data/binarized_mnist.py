@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 
-from .common import DEFAULT_CACHE, SPLITS, DataError, Dataset, as_images, find_or_fetch
+from .common import SPLITS, DataError, Dataset, as_images, cache_folder, find_or_fetch
 
 AMAT_URL = ("http://www.cs.toronto.edu/~larocheh/public/datasets/binarized_mnist/"
             "binarized_mnist_{split}.amat")
@@ -36,7 +36,7 @@ def read(data_dir=None, cache_dir=None, url=AMAT_URL, splits=SPLITS):
     into ``cache_dir``. Each split is checked (image count, 784 values of 0/1) and its SHA-256
     compared with the published one; a mismatch is printed loudly but does not stop the caller.
     """
-    cache_dir = cache_dir or os.environ.get("DRAW_CACHE_DIR", DEFAULT_CACHE)
+    cache_dir = cache_folder(cache_dir)
     npz = os.path.join(data_dir, "binarized_mnist.npz") if data_dir else None
     if npz and os.path.isfile(npz):
         flat = unpack_npz(npz, splits)

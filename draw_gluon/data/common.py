@@ -17,6 +17,10 @@ class DataError(ValueError):
     """A dataset is missing, malformed or not what it claims to be."""
 
 
+class Unreachable(DataError):
+    """A file is neither at hand nor downloadable."""
+
+
 Dataset = collections.namedtuple("Dataset", "splits labels dynamic sha256 remake", defaults=(None,))
 Dataset.__doc__ = """A dataset's splits by name (``train``, ``valid``, ``test``).
 
@@ -42,6 +46,20 @@ def download(url, path):
             raise DataError(f"download of {url} stopped early; run again to retry")
 
 
+def cache_folder(cache_dir=None):
+    """The download cache: ``cache_dir`` if given, else ``$DRAW_CACHE_DIR``, else ~/.cache/draw-gluon."""
+    return cache_dir or os.environ.get("DRAW_CACHE_DIR", DEFAULT_CACHE)
+
+
+def find(name, data_dir=None, cache_dir=None):
+    """The path of the file ``name`` in ``data_dir`` or else the cache (:func:`cache_folder`); None
+    if in neither."""
+    for folder in (data_dir, cache_folder(cache_dir)):
+        if folder and os.path.isfile(os.path.join(folder, name)):
+            return os.path.join(folder, name)
+    return None
+
+
 def find_or_fetch(name, url, data_dir=None, cache_dir=None, md5=None):
     """The path of the file ``name``: from ``data_dir``, else the cache (``cache_dir``, default
     ``$DRAW_CACHE_DIR`` or ~/.cache/draw-gluon), else downloaded from ``url`` into the cache.
@@ -49,16 +67,16 @@ def find_or_fetch(name, url, data_dir=None, cache_dir=None, md5=None):
     With ``md5`` (the published checksum) a download is checked, and a bad one deleted, so that the
     next attempt fetches it again. Offline with nothing found, the error says where to put the file.
     """
-    cache_dir = cache_dir or os.environ.get("DRAW_CACHE_DIR", DEFAULT_CACHE)
-    for folder in (data_dir, cache_dir):
-        if folder and os.path.isfile(os.path.join(folder, name)):
-            return os.path.join(folder, name)
+    found = find(name, data_dir, cache_dir)
+    if found:
+        return found
+    cache_dir = cache_folder(cache_dir)
     target = os.path.join(cache_dir, name)
     os.makedirs(cache_dir, exist_ok=True)
     try:
         download(url, target)
     except (urllib.error.URLError, OSError) as err:
-        raise DataError(f"cannot download {url} ({err}); put {name} in --data-dir, or in {cache_dir}") from None
+        raise Unreachable(f"cannot download {url} ({err}); put {name} in --data-dir, or in {cache_dir}") from None
     if md5 and file_digest(target, "md5") != md5:
         os.remove(target)
         raise DataError(f"the download of {url} is damaged (its MD5 is not the published {md5}); "

