@@ -126,9 +126,11 @@ def load_model(directory, ctx=None):
 
 def load_run(run_dir, ctx=None):
     """The trained model of a run folder (a :class:`DRAW`, or a :class:`Classifier` for a classification
-    run): its final parameters, else its newest usable checkpoint's."""
-    if os.path.isfile(os.path.join(run_dir, "model.params")):
-        return load_model(run_dir, ctx)
+    run): its final parameters, else its newest usable checkpoint's. A long run's committed state
+    (``runs/<name>/``, its one checkpoint in ``checkpoint/``) loads too."""
+    for folder in (run_dir, os.path.join(run_dir, "checkpoint")):
+        if os.path.isfile(os.path.join(folder, "model.params")):
+            return load_model(folder, ctx)
     path, _ = usable(run_dir)
     if path is None:
         raise FileNotFoundError(f"{run_dir} holds neither model.params nor a usable checkpoint; "

@@ -6,6 +6,9 @@ import os
 import imageio.v3 as iio
 import numpy as np
 
+from conftest import make_model, tiny_config
+from draw_gluon import load_run
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -38,3 +41,13 @@ def test_plot_draws_the_committed_curve_as_a_png(tmp_path, monkeypatch):
     assert np.any(np.all(np.abs(colours - [31, 119, 180]) < 8, axis=1))
     assert np.any(np.all(np.abs(colours - [255, 127, 14]) < 8, axis=1))
     assert not list(tmp_path.glob("*.tmp*"))
+
+
+def test_a_long_runs_committed_state_loads_as_a_run_folder(tmp_path):
+    model = make_model(tiny_config())
+    model.save(str(tmp_path / "runs" / "tiny" / "checkpoint"))  # what long_run.py snapshot leaves
+    loaded = load_run(str(tmp_path / "runs" / "tiny"))
+    saved, read = model.collect_params().values(), loaded.collect_params().values()
+    assert len(saved) == len(read) > 0
+    for p, q in zip(saved, read):  # same structure; the names' prefixes differ by instance
+        np.testing.assert_array_equal(q.data().asnumpy(), p.data().asnumpy())
