@@ -2,6 +2,7 @@ import base64
 import contextlib
 import functools
 import http.server
+import importlib.util
 import json
 import os
 import subprocess
@@ -82,6 +83,14 @@ def check_gradients(loss, params, rng, per_param=3, h=1e-6):
             assert grad[index] == pytest.approx((values[0] - values[1]) / (2 * h), rel=1e-4, abs=1e-6), (name, index)
             checked += 1
     return checked
+
+
+def benchmark(name):
+    """``benchmarks/NAME.py`` imported as a module (the folder is scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "benchmarks", f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def paper_data_dir(needs="binarized_mnist.npz"):

@@ -1,18 +1,20 @@
 """CIFAR-10 and SVHN from their official file formats, on small files the tests write, served by a
-local HTTP server: decoding, splits, labels, the download cache and its checksum."""
+local HTTP server: decoding, splits, labels, the download cache and its checksum; and the two baselines of the colour cost."""
 import io
 import json
 import tarfile
 
 import imageio.v3 as iio
+import mxnet as mx
 import numpy as np
 import pytest
 from scipy.io import savemat
 
-from conftest import serving
+from conftest import benchmark, serving
 from draw_gluon import data
 from draw_gluon.data import cifar, svhn
 from draw_gluon.io import file_digest
+from draw_gluon.loss import reconstruction_nll
 from draw_gluon.train import parse_args
 
 
@@ -152,3 +154,20 @@ def test_colour_presets_follow_table_3():
     args = parse_args(["--preset", "svhn"])
     assert (args.dataset, args.num_steps, args.num_recurrent_units, args.latent_dim, args.read_size,
             args.write_size, args.input_height) == ("svhn", 32, 800, 100, 12, 12, 32)
+
+
+def test_colour_baselines_charge_the_models_cost_and_the_floor_is_below_it():
+    baselines = benchmark("colour_baselines")
+    rng = np.random.RandomState(3)
+    train = rng.uniform(0.05, 0.95, size=(20, 3, 4, 4))
+    images = rng.uniform(0.05, 0.95, size=(5, 3, 4, 4))
+    mean_cost, floor = baselines.baselines(train, images)
+    # the model's L^x with its canvas at the logit of the mean image is the same charge
+    mean = train.mean(axis=0)
+    canvas = np.broadcast_to(np.log(mean / (1 - mean)), images.shape)
+    model_cost = reconstruction_nll(mx.nd, mx.nd.array(canvas, dtype="float64"), mx.nd.array(images, dtype="float64"))
+    np.testing.assert_allclose(mean_cost, model_cost.asnumpy(), rtol=1e-9)
+    # the floor is each value's binary entropy, and no prediction (Gibbs) costs less
+    entropy = -(images * np.log(images) + (1 - images) * np.log(1 - images)).reshape(5, -1).sum(axis=1)
+    np.testing.assert_allclose(floor, entropy, rtol=1e-9)
+    assert np.all(floor < mean_cost)

@@ -1,26 +1,16 @@
 """benchmarks/long_run.py's learning-curve picture, read back by imageio."""
 import csv
-import importlib.util
-import os
 
 import imageio.v3 as iio
 import numpy as np
 
-from conftest import make_model, tiny_config
+from conftest import benchmark, make_model, tiny_config
 from draw_gluon import load_run
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def load_long_run():
-    spec = importlib.util.spec_from_file_location("long_run", os.path.join(ROOT, "benchmarks", "long_run.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_plot_draws_the_committed_curve_as_a_png(tmp_path, monkeypatch):
-    long_run = load_long_run()
+    long_run = benchmark("long_run")
     committed = tmp_path / "runs" / "mnist-attention"
     committed.mkdir(parents=True)
     rows = [dict(samples=100000 * k, wall_time_s=10.0 * k, loss=140 - 5 * k, L_x=100, L_z=40 - 5 * k)
