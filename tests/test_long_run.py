@@ -8,7 +8,6 @@ from conftest import benchmark, make_model, tiny_config
 from draw_gluon import load_run
 
 
-
 def test_plot_draws_the_committed_curve_as_a_png(tmp_path, monkeypatch):
     long_run = benchmark("long_run")
     committed = tmp_path / "runs" / "mnist-attention"
