@@ -1,5 +1,6 @@
 """CIFAR-10 and SVHN from their official file formats, on small files the tests write, served by a
-local HTTP server: decoding, splits, labels, the download cache and its checksum; and the two baselines of the colour cost."""
+local HTTP server: decoding, splits, labels, the download cache and its checksum; and the two
+baselines of the colour cost."""
 import io
 import json
 import tarfile
@@ -165,7 +166,8 @@ def test_colour_baselines_charge_the_models_cost_and_the_floor_is_below_it():
     # the model's L^x with its canvas at the logit of the mean image is the same charge
     mean = train.mean(axis=0)
     canvas = np.broadcast_to(np.log(mean / (1 - mean)), images.shape)
-    model_cost = reconstruction_nll(mx.nd, mx.nd.array(canvas, dtype="float64"), mx.nd.array(images, dtype="float64"))
+    model_cost = reconstruction_nll(mx.nd, mx.nd.array(canvas, dtype="float64"),
+                                    mx.nd.array(images, dtype="float64"))
     np.testing.assert_allclose(mean_cost, model_cost.asnumpy(), rtol=1e-9)
     # the floor is each value's binary entropy, and no prediction (Gibbs) costs less
     entropy = -(images * np.log(images) + (1 - images) * np.log(1 - images)).reshape(5, -1).sum(axis=1)
