@@ -1,7 +1,7 @@
 """The model zoo's two chores: ship a trained run into the package, and score what ships.
 
     python benchmarks/zoo.py ship NAME RUN_DIR     # RUN_DIR's model -> draw_gluon/zoo/NAME/ (+ info.json)
-    python benchmarks/zoo.py table [--samples K]   # score every shipped model on its test split
+    python benchmarks/zoo.py table [NAME] [--samples K]   # score the shipped models (or NAME) on their test splits
 
 ``ship`` copies the run's parameters (its final ones, else its newest checkpoint's) as float32 with
 its config, and writes ``info.json``: the dataset, the training command, the images seen and the
@@ -79,9 +79,9 @@ def ship(name, run_dir, data_dir):
     return info
 
 
-def table(data_dir, samples):
+def table(data_dir, samples, names):
     rows = ["| model | dataset | images seen | test score (re-measured) |", "| --- | --- | ---: | --- |"]
-    for name in model_zoo.names():
+    for name in names:
         info = model_zoo.info(name)
         result = score(model_zoo.pretrained(name), info["dataset"], data_dir, samples)
         rows.append(f"| `{name}` | {info['dataset']} | {info['images_seen']:,} | {summary(result)} |")
@@ -91,7 +91,7 @@ def table(data_dir, samples):
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("command", choices=("ship", "table"))
-    p.add_argument("name", nargs="?", help="for ship: the zoo name (e.g. cluttered-mnist)")
+    p.add_argument("name", nargs="?", help="the zoo name (e.g. cluttered-mnist); for table, only this model")
     p.add_argument("run_dir", nargs="?", help="for ship: the training run")
     p.add_argument("--samples", type=int, default=1, help="for table: importance samples K for DRAW models")
     p.add_argument("--data-dir", default=os.environ.get("DRAW_DATA_DIR"), help="as for train_mnist.py")
@@ -102,7 +102,9 @@ def main():
         info = ship(args.name, args.run_dir, args.data_dir)
         print(f"{args.name}: {info['summary']} after {info['images_seen']:,} images -> {model_zoo.ZOO}/{args.name}")
     else:
-        print(table(args.data_dir, args.samples))
+        if args.name and args.name not in model_zoo.names():
+            p.error(f"no shipped model {args.name!r}; the names: {', '.join(model_zoo.names())}")
+        print(table(args.data_dir, args.samples, [args.name] if args.name else model_zoo.names()))
 
 
 if __name__ == "__main__":
