@@ -31,7 +31,7 @@ STARTS = {
                         "-f", "100000", "-v", "10000", "--checkpoint_freq", "25000"],
     "two-digit-mnist": ["--preset", "two_digit_mnist", "-r", "1e-3", "--lr_schedule", "cosine",
                         "-t", "2000000", "-f", "50000", "-v", "2000", "--checkpoint_freq", "25000"],
-    "cluttered-mnist": ["--preset", "cluttered_mnist", "-r", "5e-4", "--lr_schedule", "cosine", "-t", "16000000",
+    "cluttered-mnist": ["--preset", "cluttered_mnist", "-r", "5e-4", "--lr_schedule", "cosine", "-t", "32000000",
                         "-f", "250000", "-v", "10000", "--checkpoint_freq", "100000"],
 }
 
