@@ -59,9 +59,10 @@ def ship(name, run_dir, data_dir):
         flags = json.load(f)
     if os.path.isfile(os.path.join(path, "state.json")):
         state = checkpoint.verify(path)
-    else:  # a finished run: its metrics count the images (args.json keeps the -t it started with)
+    else:  # a finished run: its metrics count the images
         with open(os.path.join(run_dir, "metrics.json")) as f:
             state = json.load(f)
+    flags.update(state.get("schedule", {}))  # a resume may have changed them (args.json keeps the first)
     model = checkpoint.load_model(path)
     result = score(model, flags["dataset"], data_dir)
     info = {"name": name, "dataset": flags["dataset"], "task": flags.get("task", "generate"),

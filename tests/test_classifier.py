@@ -13,7 +13,7 @@ import pytest
 from mxnet import gluon
 
 import reference
-from conftest import check_gradients, events, randomized
+from conftest import benchmark, check_gradients, events, randomized
 import draw_gluon
 from draw_gluon import Classifier, ClassifierConfig, DRAW, DRAWConfig, data, load_model, load_run, model_zoo, viz
 from draw_gluon.cli import main as cli, spread
@@ -148,6 +148,27 @@ def test_a_classification_run_learns_logs_and_resumes_exactly(run, tmp_path):
     assert main(parts) == 0
     assert main(["--resume", str(tmp_path / "parts"), "-t", "6400"]) == 0
     assert sha256(tmp_path / "parts" / "model.params") == sha256(run / "model.params")
+
+
+def test_ship_records_the_budget_a_resumed_run_trained_under_and_the_errors_it_makes(tmp_path, monkeypatch):
+    parts = CLASSIFY + ["--logdir", str(tmp_path), "--run_name", "parts", "-t", "1280", "-f", "1280"]
+    assert main(parts) == 0
+    assert main(["--resume", str(tmp_path / "parts"), "-t", "2560", "-r", "1e-3"]) == 0
+    run_dir = tmp_path / "parts"
+    assert json.loads((run_dir / "args.json").read_text())["num_train_samples"] == 1280, "the starting flags"
+    newest = json.loads((run_dir / "checkpoints" / "0000002560" / "state.json").read_text())
+    assert newest["schedule"] == {"num_train_samples": 2560, "learning_rate": 1e-3}
+
+    zoo = benchmark("zoo")
+    monkeypatch.setattr(model_zoo, "ZOO", str(tmp_path / "zoo"))
+    info = zoo.ship("tiny", str(run_dir), None)
+    assert info == model_zoo.info("tiny")
+    assert info["images_seen"] == 2560 and info["flags"]["num_train_samples"] == 2560
+    assert info["flags"]["learning_rate"] == 1e-3 and info["flags"]["num_steps"] == 4
+    shipped = model_zoo.pretrained("tiny")
+    test = data.load("mnist5k")
+    errors = np.sum(shipped(mx.nd.array(test.splits["test"])).asnumpy().argmax(axis=1) != test.labels["test"])
+    assert info["test"]["error"] == pytest.approx(errors / len(test.labels["test"]))
 
 
 def test_evaluate_command_scores_the_error_rate_and_draws_the_glimpses(run, capsys):

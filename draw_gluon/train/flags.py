@@ -15,6 +15,8 @@ LR_SCHEDULES = ("constant", "linear", "poly", "cosine", "step")
 RESUMABLE = ("num_train_samples", "num_val_samples", "val_freq", "checkpoint_freq", "data_dir", "max_nonfinite",
              "learning_rate")
 MACHINE = ("gpu", "gpus", "hybridize", "kvstore")
+# The resumable flags that shape the trained model (a run's checkpoints record the ones it trained under).
+SCHEDULE = ("num_train_samples", "learning_rate")
 TASKS = ("generate", "classify")
 # The paper's experiments as flag defaults (flags given on the command line still win).
 PRESETS = {

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from .. import checkpoint, data, viz
 from ..io import atomic_dir, atomic_write, exclusive
-from .flags import build_parser, config_from_args, data_options, inconsistency, parse_args
+from .flags import SCHEDULE, build_parser, config_from_args, data_options, inconsistency, parse_args
 from .objectives import TASKS, objective_of
 INTERRUPTED = 130  # exit code after Ctrl-C, as a shell reports for SIGINT
 DIVERGED = 3  # exit code when training stopped on non-finite losses
@@ -262,6 +262,8 @@ def prepare(args, objective, ctxs, dataset, run_dir, kvstore=None):
         # The stored optimizer brings the schedule of the -t it was saved under; a resume may
         # change -t, and the decay must then stretch to the new total.
         trainer.optimizer.lr_scheduler = lr_schedule(args)
+    # args.json keeps the flags the run started with; the checkpoints say what it trains under now
+    state["schedule"] = {k: getattr(args, k) for k in SCHEDULE}
     return model, trainer, batches, state
 
 
@@ -409,7 +411,7 @@ def final_metrics(objective, model, dataset, ctx, state, batch_size):
             "samples_per_s": state["samples_seen"] / max(state["train_time_s"], 1e-9),
             "data_wait_share": state["data_time_s"] / max(state["train_time_s"], 1e-9),
             "skipped_updates": state["skipped_updates"], "data_sha256": state["data_sha256"],
-            "validation": state["validation"]}
+            "schedule": state["schedule"], "validation": state["validation"]}
 
 
 def main(argv=None):
