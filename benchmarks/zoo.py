@@ -52,16 +52,11 @@ def summary(result):
 
 def ship(name, run_dir, data_dir):
     """Copy ``run_dir``'s model into the zoo as ``name`` with its info.json; returns the info."""
-    path = run_dir if os.path.isfile(os.path.join(run_dir, "model.params")) else checkpoint.usable(run_dir)[0]
-    if path is None:
-        sys.exit(f"error: {run_dir} holds no model yet; let it train past a checkpoint")
+    path, state = checkpoint.newest(run_dir)
+    if not state:
+        sys.exit(f"error: {run_dir} holds no trained state yet; let it train past a checkpoint")
     with open(os.path.join(run_dir, "args.json")) as f:
         flags = json.load(f)
-    if os.path.isfile(os.path.join(path, "state.json")):
-        state = checkpoint.verify(path)
-    else:  # a finished run: its metrics count the images
-        with open(os.path.join(run_dir, "metrics.json")) as f:
-            state = json.load(f)
     flags.update(state.get("schedule", {}))  # a resume may have changed them (args.json keeps the first)
     model = checkpoint.load_model(path)
     result = score(model, flags["dataset"], data_dir)

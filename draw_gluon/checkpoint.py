@@ -124,17 +124,31 @@ def load_model(directory, ctx=None):
     return model_class.load(directory, ctx)
 
 
+def newest(run_dir):
+    """The folder holding ``run_dir``'s newest model and the state that counts its images, or
+    (None, None): its final ``model.params`` (counted by ``metrics.json``; ``{}`` for a saved model
+    that is no run's end), unless the run was resumed past its end and a usable checkpoint has seen
+    more images since."""
+    path, state = usable(run_dir)
+    if not os.path.isfile(os.path.join(run_dir, "model.params")):
+        return path, state
+    try:
+        with open(os.path.join(run_dir, "metrics.json")) as f:
+            final = json.load(f)
+    except OSError:
+        final = {}
+    if path is None or final.get("samples_seen", -1) >= state["samples_seen"]:
+        return run_dir, final
+    return path, state
+
+
 def load_run(run_dir, ctx=None):
     """The trained model of a run folder (a :class:`DRAW`, or a :class:`Classifier` for a classification
-    run): its final parameters, else its newest usable checkpoint's. A long run's committed state
-    (``runs/<name>/``, its one checkpoint in ``checkpoint/``) loads too."""
-    for folder in (run_dir, os.path.join(run_dir, "checkpoint")):
-        if os.path.isfile(os.path.join(folder, "model.params")):
-            return load_model(folder, ctx)
-    path, _ = usable(run_dir)
+    run): its newest (see :func:`newest`). A long run's committed state (``runs/<name>/``, its one
+    checkpoint in ``checkpoint/``) loads too."""
+    committed = os.path.join(run_dir, "checkpoint")
+    path = committed if os.path.isfile(os.path.join(committed, "model.params")) else newest(run_dir)[0]
     if path is None:
         raise FileNotFoundError(f"{run_dir} holds neither model.params nor a usable checkpoint; "
                                 "pass the folder of a training run")
     return load_model(path, ctx)
-
-

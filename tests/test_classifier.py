@@ -150,11 +150,14 @@ def test_a_classification_run_learns_logs_and_resumes_exactly(run, tmp_path):
     assert sha256(tmp_path / "parts" / "model.params") == sha256(run / "model.params")
 
 
-def test_ship_records_the_budget_a_resumed_run_trained_under_and_the_errors_it_makes(tmp_path, monkeypatch):
+def test_ship_takes_a_resumed_runs_newest_state_with_its_budget_and_errors(tmp_path, monkeypatch):
     parts = CLASSIFY + ["--logdir", str(tmp_path), "--run_name", "parts", "-t", "1280", "-f", "1280"]
     assert main(parts) == 0
-    assert main(["--resume", str(tmp_path / "parts"), "-t", "2560", "-r", "1e-3"]) == 0
     run_dir = tmp_path / "parts"
+    first_end = {name: (run_dir / name).read_bytes() for name in ("model.params", "metrics.json")}
+    assert main(["--resume", str(run_dir), "-t", "2560", "-r", "1e-3"]) == 0
+    for name, content in first_end.items():  # as if the resumed run were stopped before its end
+        (run_dir / name).write_bytes(content)
     assert json.loads((run_dir / "args.json").read_text())["num_train_samples"] == 1280, "the starting flags"
     newest = json.loads((run_dir / "checkpoints" / "0000002560" / "state.json").read_text())
     assert newest["schedule"] == {"num_train_samples": 2560, "learning_rate": 1e-3}
@@ -166,6 +169,10 @@ def test_ship_records_the_budget_a_resumed_run_trained_under_and_the_errors_it_m
     assert info["images_seen"] == 2560 and info["flags"]["num_train_samples"] == 2560
     assert info["flags"]["learning_rate"] == 1e-3 and info["flags"]["num_steps"] == 4
     shipped = model_zoo.pretrained("tiny")
+    weights = lambda model: np.concatenate([p.data().asnumpy().ravel() for p in model.collect_params().values()])
+    resumed = weights(load_model(str(run_dir / "checkpoints" / "0000002560")))
+    assert np.array_equal(weights(shipped), resumed) and np.array_equal(weights(load_run(str(run_dir))), resumed)
+    assert not np.array_equal(weights(load_model(str(run_dir))), resumed), "the first end is older"
     test = data.load("mnist5k")
     errors = np.sum(shipped(mx.nd.array(test.splits["test"])).asnumpy().argmax(axis=1) != test.labels["test"])
     assert info["test"]["error"] == pytest.approx(errors / len(test.labels["test"]))
