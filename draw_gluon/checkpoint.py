@@ -3,7 +3,8 @@
 ``RUN_DIR/checkpoints/<samples seen, 10 digits>/`` holds ``config.json`` and ``model.params`` (so
 :func:`load_model` reads it), ``trainer.states`` (the optimizer, its moments and update count) and
 ``state.json`` (samples seen, data order and RNG state, validation history, and the SHA-256 of the
-two binary files). A checkpoint is written into a hidden temp folder, fsynced and renamed; older ones
+two binary files). A checkpoint may leave out ``trainer.states`` (and its hash): resuming from it
+starts the optimizer afresh. A checkpoint is written into a hidden temp folder, fsynced and renamed; older ones
 are deleted only after that. A checkpoint damaged later (say, truncated by a failing disk) fails its
 hash check and is set aside, and the previous one is used.
 """
@@ -112,7 +113,11 @@ def restore(run_dir, model, trainer, ctx):
         raise CheckpointError(f"checkpoint {path} was written by a different model ({stored}); "
                               "resume it with the flags it was trained with")
     model.load_parameters(os.path.join(path, "model.params"), ctx=ctx)
-    trainer.load_states(os.path.join(path, "trainer.states"))
+    states = os.path.join(path, "trainer.states")
+    if os.path.exists(states):
+        trainer.load_states(states)
+    else:  # verify passed, so its state.json lists no optimizer: a snapshot kept small on purpose
+        print(f"WARNING: {path} holds no optimizer state; the optimizer starts afresh", file=sys.stderr)
     return state
 
 

@@ -1,11 +1,15 @@
-"""benchmarks/long_run.py's learning-curve picture, read back by imageio."""
+"""benchmarks/long_run.py: the learning-curve picture read back by imageio, committed state resumed."""
 import csv
+import os
+import shutil
 
 import imageio.v3 as iio
 import numpy as np
+import pytest
 
-from conftest import benchmark, make_model, tiny_config
-from draw_gluon import load_run
+from conftest import TINY, benchmark, make_model, tiny_config
+from draw_gluon import checkpoint, load_run
+from draw_gluon.train import main
 
 
 def test_plot_draws_the_committed_curve_as_a_png(tmp_path, monkeypatch):
@@ -40,3 +44,34 @@ def test_a_long_runs_committed_state_loads_as_a_run_folder(tmp_path):
     assert len(saved) == len(read) > 0
     for p, q in zip(saved, read):  # same structure; the names' prefixes differ by instance
         np.testing.assert_array_equal(q.data().asnumpy(), p.data().asnumpy())
+
+
+def test_a_snapshot_over_the_size_limit_drops_adam_and_still_resumes(tmp_path, monkeypatch, capsys):
+    long_run = benchmark("long_run")
+    monkeypatch.setattr(long_run, "ROOT", str(tmp_path))
+    run_dir = tmp_path / "results" / "longrun-mnist"
+    assert main(TINY + ["--logdir", str(run_dir.parent), "--run_name", run_dir.name, "-t", "256", "-f", "256",
+                        "--checkpoint_freq", "128"]) == 0
+    newest = checkpoint.latest(str(run_dir))
+    committed = tmp_path / "runs" / "mnist" / "checkpoint"
+    long_run.snapshot("mnist")  # the tiny pair is far under the limit: all of it is kept
+    for name in ("model.params", "trainer.states"):
+        assert (committed / name).read_bytes() == open(os.path.join(newest, name), "rb").read()
+
+    monkeypatch.setattr(long_run, "STATE_LIMIT", 1000)
+    long_run.snapshot("mnist")
+    assert sorted(os.listdir(committed)) == ["config.json", "model.params", "state.json"]
+    assert checkpoint.verify(str(committed))["samples_seen"] == 256  # small on purpose, not damaged
+
+    shutil.rmtree(run_dir)  # a new machine: the run comes back from the commit alone
+    long_run.rebuild("mnist")
+    capsys.readouterr()
+    assert main(["--resume", str(run_dir), "-t", "384"]) == 0
+    assert "holds no optimizer state; the optimizer starts afresh" in capsys.readouterr().err
+    assert checkpoint.newest(str(run_dir))[1]["samples_seen"] == 384
+
+    # a training checkpoint that lost its optimizer state is damaged, not "small on purpose"
+    resumed = checkpoint.latest(str(run_dir))
+    os.remove(os.path.join(resumed, "trainer.states"))
+    with pytest.raises(checkpoint.CheckpointError, match="trainer.states"):
+        checkpoint.verify(resumed)
