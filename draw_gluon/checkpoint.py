@@ -3,10 +3,10 @@
 ``RUN_DIR/checkpoints/<samples seen, 10 digits>/`` holds ``config.json`` and ``model.params`` (so
 :func:`load_model` reads it), ``trainer.states`` (the optimizer, its moments and update count) and
 ``state.json`` (samples seen, data order and RNG state, validation history, and the SHA-256 of the
-two binary files). A checkpoint may leave out ``trainer.states`` (and its hash): resuming from it
-starts the optimizer afresh. A checkpoint is written into a hidden temp folder, fsynced and renamed; older ones
+two binary files). A checkpoint is written into a hidden temp folder, fsynced and renamed; older ones
 are deleted only after that. A checkpoint damaged later (say, truncated by a failing disk) fails its
-hash check and is set aside, and the previous one is used.
+hash check and is set aside, and the previous one is used. One may leave out ``trainer.states`` and
+its hash (a long run's committed snapshot, kept small): resuming from it starts the optimizer afresh.
 """
 import glob
 import json
