@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import TINY, events, paper_data_dir
+from conftest import TINY, benchmark, events, paper_data_dir
 from draw_gluon import checkpoint
 from draw_gluon.data import binarized_mnist, mnist
 from draw_gluon import DRAW
@@ -101,6 +101,20 @@ def test_resume_with_a_larger_budget_stretches_the_decaying_schedule(tmp_path):
     later = [step for step in whole if step > 640]
     assert len(later) == 10 and min(whole[s] for s in later[:-1]) > 1e-4, "the extra updates must still learn"
     np.testing.assert_allclose([parts[s] for s in later], [whole[s] for s in later], rtol=1e-6)
+
+
+def test_resume_without_the_optimizer_state_keeps_the_schedule_where_it_was(tmp_path):
+    common = TINY + ["--logdir", str(tmp_path), "-f", "640", "-r", "0.01", "--lr_schedule", "cosine", "-t", "1280"]
+    assert main(common + ["--run_name", "whole"]) == 0
+    assert main(common + ["-t", "640", "--run_name", "parts"]) == 0
+    benchmark("long_run").drop_optimizer(checkpoint.latest(str(tmp_path / "parts")))  # a snapshot kept small
+    assert main(["--resume", str(tmp_path / "parts"), "-t", "1280"]) == 0
+    whole, parts = (dict(events(tmp_path / r)["scalars"]["train/learning_rate"]) for r in ("whole", "parts"))
+    later = [step for step in whole if step > 640]
+    assert len(later) == 10
+    # update k of 20 runs at 0.01 (1 + cos(pi (k - 1) / 20)) / 2, not back at the base rate
+    np.testing.assert_allclose([parts[s] for s in later], 0.005 * (1 + np.cos(np.pi * np.arange(10, 20) / 20)),
+                               rtol=1e-6)
 
 
 def test_resume_with_another_rate_follows_the_new_schedule(tmp_path):

@@ -79,13 +79,14 @@ def shard(images, labels, workers):
     return images[begin:end], None if labels is None else labels[begin:end]
 
 
-def lr_schedule(args):
-    """gluoncv's ``LRScheduler`` for ``--lr_schedule`` over the run's ``-t`` samples."""
+def lr_schedule(args, done=0):
+    """gluoncv's ``LRScheduler`` for ``--lr_schedule`` over the run's ``-t`` samples, for an optimizer
+    that counts its updates from 0 although the run has already made ``done`` of them."""
     steps = max(1, -(-args.num_train_samples // args.batch_size))
     # MXNet's optimizer counts updates from 1: offset 1 gives the first update the base rate, and
     # one iteration more than there are updates keeps the last one from running at rate 0.
     return LRScheduler(args.lr_schedule, base_lr=args.learning_rate, target_lr=0, niters=steps + 1,
-                       offset=1, step_iter=[steps // 2, 3 * steps // 4])
+                       offset=1 - done, step_iter=[steps // 2, 3 * steps // 4])
 
 
 Step = collections.namedtuple("Step", "terms grad_norm updated")
@@ -260,8 +261,11 @@ def prepare(args, objective, ctxs, dataset, run_dir, kvstore=None):
         state.update(restored)
         batches.restore(state.pop("batches"))
         # The stored optimizer brings the schedule of the -t it was saved under; a resume may
-        # change -t, and the decay must then stretch to the new total.
-        trainer.optimizer.lr_scheduler = lr_schedule(args)
+        # change -t, and the decay must then stretch to the new total. An optimizer started afresh
+        # (a snapshot kept without it) counts from 0 and would restart the decay at the base rate.
+        fresh = not trainer.optimizer.num_update
+        done = state["samples_seen"] // args.batch_size - state["skipped_updates"] if fresh else 0
+        trainer.optimizer.lr_scheduler = lr_schedule(args, done)
     # args.json keeps the flags the run started with; the checkpoints say what it trains under now
     state["schedule"] = {k: getattr(args, k) for k in SCHEDULE}
     return model, trainer, batches, state
