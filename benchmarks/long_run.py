@@ -103,11 +103,10 @@ def resume(name, data_dir):
 
 def drop_optimizer(path):
     """Leave the parameters alone in checkpoint ``path``: a resume from it starts Adam afresh."""
-    os.remove(os.path.join(path, "trainer.states"))
-    with open(os.path.join(path, "state.json")) as f:
-        state = json.load(f)
-    del state["files"]["trainer.states"]
+    state = checkpoint.verify(path)
+    del state["files"][checkpoint.OPTIMIZER], state["optimizer"]
     atomic_write(os.path.join(path, "state.json"), json.dumps(state).encode())
+    os.remove(os.path.join(path, checkpoint.OPTIMIZER))
 
 
 def snapshot(name):

@@ -19,7 +19,7 @@ _EXPORTS = {
     "export_model": "export",
     "draw_samples": "pictures", "draw_reconstructions": "pictures", "draw_latent_walks": "pictures",
     "cpu_defaults": "runtime",
-    "pretrained": "model_zoo",
+    "pretrained": "model_zoo", "info": "model_zoo",
 }
 __version__ = "0.1.0"
 __all__ = list(_EXPORTS)

@@ -1,28 +1,39 @@
-"""Checkpoints of a training run, each a complete folder or nothing.
+"""Checkpoints of a training run, each a complete folder or nothing, and none of it pickled.
 
 ``RUN_DIR/checkpoints/<samples seen, 10 digits>/`` holds ``config.json`` and ``model.params`` (so
-:func:`load_model` reads it), ``trainer.states`` (the optimizer, its moments and update count) and
-``state.json`` (samples seen, data order and RNG state, validation history, and the SHA-256 of the
-two binary files). A checkpoint is written into a hidden temp folder, fsynced and renamed; older ones
+:func:`load_model` reads it), ``optimizer.nd`` (the optimizer's per-parameter state, Adam's moments,
+in MXNet's NDArray file format, keyed ``<parameter>/<k>``) and ``state.json`` (samples seen, data
+order and RNG state, validation history, the optimizer's update counts, and the SHA-256 of the two
+binary files). A checkpoint is written into a hidden temp folder, fsynced and renamed; older ones
 are deleted only after that. A checkpoint damaged later (say, truncated by a failing disk) fails its
-hash check and is set aside, and the previous one is used. One may leave out ``trainer.states`` and
-its hash (a long run's committed snapshot, kept small): resuming from it starts the optimizer afresh.
+hash check and is set aside, and the previous one is used. One may leave out ``optimizer.nd`` and
+its entries (a long run's committed snapshot, kept small): resuming from it starts the optimizer afresh.
+
+Nothing here unpickles: the hashes in ``state.json`` sit beside the files they check, so they catch
+damage, not a file made to attack. Checkpoints written before version 1.0 keep the optimizer in
+``trainer.states``, MXNet's pickle; a resume refuses them, and :func:`convert_legacy` (``draw-gluon
+convert-checkpoint``) rewrites one whose origin the user trusts.
 """
 import glob
 import json
 import os
+import pickle
 import shutil
 import sys
 
+import mxnet as mx
+
 from .classifier import Classifier
 from .config import read_config
-from .io import atomic_dir, atomic_write, file_digest
-from .model import DRAW
+from .io import atomic_dir, atomic_path, atomic_write, file_digest
+from .model import DRAW, trainable
 
 MODELS = (DRAW, Classifier)
 
 KEEP = 2
-BINARIES = ("model.params", "trainer.states")
+OPTIMIZER = "optimizer.nd"
+BINARIES = ("model.params", OPTIMIZER)
+LEGACY = "trainer.states"  # before 1.0: the optimizer pickled by gluon.Trainer.save_states
 
 
 class CheckpointError(ValueError):
@@ -41,9 +52,10 @@ def save(run_dir, model, trainer, state):
         shutil.rmtree(stale, ignore_errors=True)
     with atomic_dir(final) as partial:
         model.save(partial)
-        trainer.save_states(os.path.join(partial, "trainer.states"))
+        counts = save_optimizer(trainer, parameter_names(model, trainer._params), os.path.join(partial, OPTIMIZER))
         files = {name: file_digest(os.path.join(partial, name), "sha256") for name in BINARIES}
-        atomic_write(os.path.join(partial, "state.json"), json.dumps(dict(state, files=files)).encode())
+        atomic_write(os.path.join(partial, "state.json"),
+                     json.dumps(dict(state, optimizer=counts, files=files)).encode())
     for old in checkpoints(run_dir)[:-KEEP]:
         shutil.rmtree(old)
     return final
@@ -63,16 +75,18 @@ def latest(run_dir):
 
 
 def verify(path):
-    """The state dict of checkpoint ``path`` once its files are all there and match their hashes;
-    raises :class:`CheckpointError` otherwise."""
+    """The contents of checkpoint ``path``'s ``state.json`` once its files are all there and match
+    their hashes (listed in its ``files``); raises :class:`CheckpointError` otherwise."""
     try:
         with open(os.path.join(path, "state.json")) as f:
             state = json.load(f)
         read_config(os.path.join(path, "config.json"))
-        for name, digest in state.pop("files").items():
+        for name, digest in state["files"].items():
             if file_digest(os.path.join(path, name), "sha256") != digest:
                 raise CheckpointError(f"{name} does not match the hash written with it")
-    except (OSError, ValueError, KeyError, AttributeError) as err:
+        if OPTIMIZER in state["files"] and "optimizer" not in state:
+            raise CheckpointError("state.json lacks the optimizer's update counts")
+    except (OSError, ValueError, KeyError, AttributeError, TypeError) as err:
         raise CheckpointError(f"checkpoint {path} is damaged ({err})") from None
     return state
 
@@ -98,12 +112,13 @@ def usable(run_dir, set_aside=False):
     return None, None
 
 
-def restore(run_dir, model, trainer, ctx):
+def restore(run_dir, model, trainer, ctx, set_aside=True):
     """Load the newest usable checkpoint of ``run_dir`` into ``model`` (on the contexts ``ctx``) and
-    ``trainer``; return its state dict, or None when the run has no checkpoint yet.
+    ``trainer``; return its state dict, or None when the run has no checkpoint yet. ``set_aside``:
+    see :func:`usable` (only the process that holds the run's lock may move folders).
     """
     had_any = bool(checkpoints(run_dir))
-    path, state = usable(run_dir, set_aside=True)
+    path, state = usable(run_dir, set_aside)
     if path is None:
         if had_any:
             raise CheckpointError(f"every checkpoint of {run_dir} is damaged; start a new run")
@@ -112,13 +127,119 @@ def restore(run_dir, model, trainer, ctx):
     if stored != model.config:
         raise CheckpointError(f"checkpoint {path} was written by a different model ({stored}); "
                               "resume it with the flags it was trained with")
+    files, counts = state.pop("files"), state.pop("optimizer", None)
+    if LEGACY in files:
+        raise CheckpointError(f"checkpoint {path} keeps the optimizer in {LEGACY}, a pickle, which can run any "
+                              "code when loaded, so it is not read; if you trust where it came from, convert it "
+                              f"once with: draw-gluon convert-checkpoint {run_dir}")
     model.load_parameters(os.path.join(path, "model.params"), ctx=ctx)
-    states = os.path.join(path, "trainer.states")
-    if os.path.exists(states):
-        trainer.load_states(states)
+    if OPTIMIZER in files:
+        load_optimizer(trainer, parameter_names(model, trainer._params), os.path.join(path, OPTIMIZER), counts)
     else:  # verify passed, so its state.json lists no optimizer: a snapshot kept small on purpose
         print(f"WARNING: {path} holds no optimizer state; the optimizer starts afresh", file=sys.stderr)
     return state
+
+
+# ------------------------------------------------------------------ the optimizer's state, unpickled
+# gluon.Trainer can only pickle its optimizer (save_states), so these read its updaters' states and
+# the optimizer's update counts directly: private attributes of MXNet 1.9.1, the last MXNet 1.x.
+
+def parameter_names(model, params):
+    """The structural names (those of ``model.params``) of ``params``, parameters of ``model``."""
+    names = {id(p): name for name, p in model._collect_params_with_prefix().items()}
+    return [names[id(p)] for p in params]
+
+
+def _leaves(state):
+    """The NDArrays of an optimizer state (Adam's: ``(mean, var)``), in a fixed order."""
+    if isinstance(state, mx.nd.NDArray):
+        return [state]
+    return [leaf for part in (state or ()) for leaf in _leaves(part)]
+
+
+def save_optimizer(trainer, names, path):
+    """Write the per-parameter state of ``trainer``'s optimizer to ``path`` (MXNet's NDArray file,
+    keys ``<name>/<k>`` for the parameters ``names`` in the trainer's order); return its update
+    counts as a JSON-able dict."""
+    states = trainer._updaters[0].states  # every device's updater holds the same, after all-reduce
+    arrays = {f"{names[i]}/{k}": leaf for i, state in states.items() for k, leaf in enumerate(_leaves(state))}
+    with atomic_path(path) as tmp:
+        mx.nd.save(tmp, arrays)
+    return optimizer_counts(trainer.optimizer, names)
+
+
+def optimizer_counts(optimizer, names):
+    """The optimizer's update counts: in all (the learning-rate schedule's clock), and per parameter
+    (Adam's bias correction)."""
+    counts = optimizer._index_update_count
+    return {"num_update": optimizer.num_update,
+            "update_count": {names[i]: count for i, count in counts.items()}}
+
+
+def load_optimizer(trainer, names, path, counts):
+    """Give ``trainer`` the optimizer state :func:`save_optimizer` wrote, on every device, exactly."""
+    arrays, optimizer = mx.nd.load(path), trainer.optimizer
+    try:
+        for i, (name, param) in enumerate(zip(names, trainer._params)):
+            if f"{name}/0" not in arrays:
+                continue  # never updated
+            for updater, ctx in zip(trainer._updaters, trainer._contexts):
+                state = optimizer.create_state_multi_precision(i, param.data(ctx))
+                for k, leaf in enumerate(_leaves(state)):
+                    stored = arrays[f"{name}/{k}"]
+                    if stored.shape != leaf.shape:  # an NDArray assignment would broadcast it
+                        raise KeyError(f"{name}/{k} has shape {stored.shape}, the parameter {leaf.shape}")
+                    stored.copyto(leaf)
+                updater.states[i], updater.states_synced[i] = state, True
+        index = {name: i for i, name in enumerate(names)}
+        per_parameter = {index[name]: count for name, count in counts["update_count"].items()}
+    except KeyError as err:
+        raise CheckpointError(f"{path} does not fit this model's optimizer ({err.args[0]}); resume it with the "
+                              "flags it was trained with") from None
+    optimizer._all_index_update_counts = {ctx.device_id: dict(per_parameter) for ctx in trainer._contexts}
+    optimizer._index_update_count = optimizer._all_index_update_counts[trainer._contexts[0].device_id]
+    optimizer.num_update = counts["num_update"]
+
+
+def checkpoint_folders(path):
+    """The checkpoint folders at ``path``: itself if it is one, else a run's ``checkpoints/*`` and a
+    long run's committed ``checkpoint/``."""
+    if os.path.isfile(os.path.join(path, "state.json")):
+        return [path]
+    committed = os.path.join(path, "checkpoint")
+    return checkpoints(path) + ([committed] if os.path.isfile(os.path.join(committed, "state.json")) else [])
+
+
+def convert_legacy(path):
+    """Rewrite the checkpoint folder ``path`` of version 0.x, whose optimizer is pickled in
+    ``trainer.states``, into :func:`save`'s form; return whether there was anything to convert.
+
+    This unpickles ``trainer.states``, which runs whatever code the file asks for: call it only on
+    files whose origin you trust. Each step is atomic, so an interrupted conversion can be repeated.
+    """
+    state = verify(path)
+    legacy = os.path.join(path, LEGACY)
+    if LEGACY not in state["files"]:
+        if os.path.exists(legacy):  # left by a conversion interrupted after its state.json
+            os.remove(legacy)
+        return False
+    with open(legacy, "rb") as f:
+        stored = pickle.load(f)  # noqa: S301 -- the user vouched for this file
+    states, optimizer = stored if isinstance(stored, tuple) else (stored, None)
+    if optimizer is None:
+        raise CheckpointError(f"{legacy} lacks the optimizer's update counts; it cannot be converted")
+    model = load_model(path)
+    names = parameter_names(model, trainable(model))
+    arrays = {f"{names[i]}/{k}": leaf for i, s in states.items() for k, leaf in enumerate(_leaves(s))}
+    with atomic_path(os.path.join(path, OPTIMIZER)) as tmp:
+        mx.nd.save(tmp, arrays)
+    files = dict(state.pop("files"))
+    del files[LEGACY]
+    files[OPTIMIZER] = file_digest(os.path.join(path, OPTIMIZER), "sha256")
+    state.update(optimizer=optimizer_counts(optimizer, names), files=files)
+    atomic_write(os.path.join(path, "state.json"), json.dumps(state).encode())
+    os.remove(legacy)
+    return True
 
 
 def load_model(directory, ctx=None):

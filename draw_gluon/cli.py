@@ -19,7 +19,7 @@ import sys
 
 import mxnet as mx
 
-from . import data, model_zoo, viz
+from . import checkpoint, data, model_zoo, viz
 from .checkpoint import load_run
 from .classifier import Classifier
 from .evaluation import evaluate_classifier, evaluate_nll
@@ -71,7 +71,25 @@ def build_parser():
     evaluate.add_argument("--num", type=positive_int, default=None, help="score only NUM images spread evenly over the split")
     evaluate.add_argument("--batch_size", type=positive_int, default=128, help="rows per forward pass")
     command("export", "hybridized symbol + params of the generator and of the full model")
+    convert = commands.add_parser(
+        "convert-checkpoint", help="rewrite checkpoints of draw-gluon 0.x without pickle (trusted files only)",
+        description="Rewrite the checkpoints of a run written by draw-gluon 0.x, whose optimizer state is "
+                    "a pickle (trainer.states), into 1.0's form (optimizer.nd), which --resume reads. This "
+                    "unpickles trainer.states, which runs any code the file holds: use it only on checkpoints "
+                    "whose origin you trust.")
+    convert.add_argument("run_dir", metavar="PATH", help="a run folder, one checkpoint folder, or runs/NAME")
     return p
+
+
+def convert_checkpoints(args):
+    """The ``convert-checkpoint`` command: every legacy checkpoint at ``args.run_dir``, rewritten."""
+    folders = checkpoint.checkpoint_folders(args.run_dir)
+    if not folders:
+        raise ValueError(f"{args.run_dir} holds no checkpoint; pass a run folder or a checkpoint folder")
+    converted = [path for path in folders if checkpoint.convert_legacy(path)]
+    print(f"converted {len(converted)} of {len(folders)} checkpoint(s); the others were already pickle-free",
+          file=sys.stderr)
+    return converted
 
 
 def run_images(args, config, labels=False):
@@ -177,21 +195,25 @@ COMMANDS = {
 def main(argv=None):
     p = build_parser()
     args = p.parse_args(argv)
-    check_gpus(p, [0] if args.gpu else [])
-    default = f"evaluate-{args.split}-k{args.samples}" if args.command == "evaluate" else args.command
-    folder = model_zoo.resolve(args.run_dir)
-    # A pretrained model's output goes to the working directory, not into the installed package.
-    args.out = args.out or (os.path.join(args.run_dir, default) if folder == args.run_dir else f"{args.run_dir}-{default}")
-    args.run_dir = folder
     try:
-        model = load_run(args.run_dir, mx.gpu(0) if args.gpu else mx.cpu())
-        if isinstance(model, Classifier) and args.command not in ("evaluate", "export"):
-            raise ValueError(f"{args.run_dir} holds a classifier, which draws nothing; {args.command} needs "
-                             "a DRAW run (a classifier takes evaluate and export)")
-        paths = COMMANDS[args.command](model, args)
+        paths = convert_checkpoints(args) if args.command == "convert-checkpoint" else use_model(p, args)
     except (ValueError, OSError) as err:
         print(f"draw-gluon {args.command}: error: {err}", file=sys.stderr)
         return 2
     print("\n".join(paths))
     return 0
 
+
+def use_model(p, args):
+    """The commands that load a model: sample, reconstruct, latent, evaluate, export."""
+    check_gpus(p, [0] if args.gpu else [])
+    default = f"evaluate-{args.split}-k{args.samples}" if args.command == "evaluate" else args.command
+    folder = model_zoo.resolve(args.run_dir)
+    # A pretrained model's output goes to the working directory, not into the installed package.
+    args.out = args.out or (os.path.join(args.run_dir, default) if folder == args.run_dir else f"{args.run_dir}-{default}")
+    args.run_dir = folder
+    model = load_run(args.run_dir, mx.gpu(0) if args.gpu else mx.cpu())
+    if isinstance(model, Classifier) and args.command not in ("evaluate", "export"):
+        raise ValueError(f"{args.run_dir} holds a classifier, which draws nothing; {args.command} needs "
+                         "a DRAW run (a classifier takes evaluate and export)")
+    return COMMANDS[args.command](model, args)

@@ -6,7 +6,10 @@ Performance); :func:`~draw_gluon.model.lstm_step` keeps the reference implementa
 The library is compiled at first use into ``$DRAW_CACHE_DIR/fused`` (default
 ``~/.cache/draw-gluon/fused``) for the machine's own CPU (``-march=native``), in a file named by
 MXNet's version and a hash of the source and the CPU's model and features, so an upgrade, or a
-machine with another CPU sharing the cache folder, builds afresh. ``DRAW_FUSED`` chooses:
+machine with another CPU sharing the cache folder, builds afresh. A library is loaded only if it is
+the one built here: owned by this user, writable by no one else, and of the SHA-256 recorded beside
+it when it was built (``<library>.sha256``); any other file in its place is rebuilt over, never
+loaded. ``DRAW_FUSED`` chooses:
 
 - unset or ``auto``: use the kernels when they build and load, else warn once and use the reference;
 - ``1``: use them, and raise :class:`FusedError` when they cannot be had;
@@ -27,6 +30,7 @@ import warnings
 import mxnet as mx
 
 from .data.common import cache_folder
+from .io import atomic_write, file_digest
 
 SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fused_ops.cc")
 FLAGS = ["-shared", "-fPIC", "-std=c++11", "-O3", "-ffast-math", "-fopenmp", "-march=native"]
@@ -55,14 +59,31 @@ def library_path(cache_dir=None):
     return os.path.join(folder, f"draw_ops-mxnet{mx.__version__}-{digest}{sysconfig.get_config_var('SHLIB_SUFFIX') or '.so'}")
 
 
+def trusted(path):
+    """Whether the library at ``path`` is the one :func:`build` wrote: owned by this user, writable
+    by no one else, and matching the SHA-256 recorded when it was built."""
+    try:
+        info = os.stat(path)
+        with open(path + ".sha256") as f:
+            recorded = f.read().strip()
+    except OSError:
+        return False
+    mine = not hasattr(os, "getuid") or info.st_uid == os.getuid()
+    return mine and not info.st_mode & 0o022 and file_digest(path, "sha256") == recorded
+
+
 def build(path):
-    """Compile ``fused_ops.cc`` into the shared library ``path`` (written atomically; concurrent
-    builders wait for one another). Raises :class:`FusedError` with the compiler's complaint."""
+    """Compile ``fused_ops.cc`` into the shared library ``path`` (written atomically, with its
+    SHA-256 beside it; concurrent builders wait for one another) unless :func:`trusted` already.
+    Raises :class:`FusedError` with the compiler's complaint."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path + ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if os.path.isfile(path):  # another process built it while we waited
+        if trusted(path):  # another process built it while we waited
             return path
+        if os.path.exists(path):
+            print(f"draw-gluon: {path} is not the library draw-gluon built there (another owner, writable by "
+                  "others, or changed since); building it afresh", file=sys.stderr)
         root = os.path.dirname(mx.__file__)
         tmp = f"{path}.{os.getpid()}.tmp"
         print(f"draw-gluon: compiling its fused CPU kernels into {os.path.dirname(path)} (once; about "
@@ -76,6 +97,8 @@ def build(path):
         except subprocess.CalledProcessError as err:
             lines = (err.stderr or "").strip().splitlines()
             raise FusedError(f"compiling {SOURCE} failed: {lines[-1] if lines else err}") from None
+        os.chmod(tmp, 0o755)
+        atomic_write(path + ".sha256", file_digest(tmp, "sha256").encode())
         os.replace(tmp, path)
     return path
 
@@ -98,7 +121,7 @@ def _load():
             if not _cpu_build():
                 raise FusedError("MXNet is a GPU build; the fused kernels are CPU code")
             path = library_path()
-            mx.library.load(path if os.path.isfile(path) else build(path), verbose=False)
+            mx.library.load(build(path), verbose=False)
             _state["loaded"] = True
         except (FusedError, OSError, mx.base.MXNetError) as err:
             _state["loaded"], _state["why"] = False, str(err)

@@ -83,6 +83,11 @@ def first_context(block):
     return next(iter(block.collect_params().values())).list_ctx()[0]
 
 
+def trainable(block):
+    """The parameters that Adam updates (learned initial states included; fixed ones excluded)."""
+    return [p for p in block.collect_params().values() if p.grad_req != "null"]
+
+
 class InitialState(HybridBlock):
     """The LSTM's ``[h_0, c_0]`` for a batch: learned vectors, or zeros that never change."""
 

@@ -46,7 +46,11 @@ def info(name):
 
 
 def resolve(run_or_name):
-    """The folder to load for a command-line argument that is a run folder or a shipped model's name."""
-    if os.path.exists(run_or_name) or run_or_name not in names():
+    """The folder to load for a command-line argument that is a run folder or a shipped model's name;
+    raises ``ValueError`` naming the shipped models when it is neither."""
+    if os.path.exists(run_or_name):
         return run_or_name
+    if run_or_name not in names():
+        raise ValueError(f"{run_or_name} is neither a folder nor a shipped model; the shipped models are "
+                         f"{', '.join(names()) or 'none'}")
     return os.path.join(ZOO, run_or_name)

@@ -167,25 +167,25 @@ def test_non_finite_losses_in_a_row_stop_with_a_checkpoint_of_the_last_good_stat
 
 # ------------------------------------------------------------------------- files that cannot be written
 def test_disk_full_while_checkpointing_leaves_the_earlier_checkpoint_intact(tmp_path, monkeypatch, capsys):
-    real_save = mx.gluon.Trainer.save_states
+    real_save = checkpoint.save_optimizer
     calls = []
 
-    def full_disk(self, fname):
+    def full_disk(trainer, names, fname):
         calls.append(fname)
         if len(calls) == 2:  # the second checkpoint: half a file, then the disk is full
             with open(fname, "wb") as f:
                 f.write(b"\0" * 100)
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), fname)
-        real_save(self, fname)
+        return real_save(trainer, names, fname)
 
-    monkeypatch.setattr(mx.gluon.Trainer, "save_states", full_disk)
+    monkeypatch.setattr(checkpoint, "save_optimizer", full_disk)
     run_dir = tmp_path / "run"
     assert main(run_args(tmp_path, "run", "-t", "512", "-f", "512", "--checkpoint_freq", "128")) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]  # after the progress bar
     assert err.startswith("error: ") and "No space left on device" in err and f"--resume {run_dir}" in err
     assert os.listdir(run_dir / "checkpoints") == ["0000000128"], "no partial checkpoint left behind"
     assert checkpoint.verify(str(run_dir / "checkpoints" / "0000000128"))["samples_seen"] == 128
-    monkeypatch.setattr(mx.gluon.Trainer, "save_states", real_save)
+    monkeypatch.setattr(checkpoint, "save_optimizer", real_save)
     assert main(["--resume", str(run_dir)]) == 0
     assert json.loads((run_dir / "metrics.json").read_text())["samples_seen"] == 512
 

@@ -333,3 +333,18 @@ def test_the_library_is_built_once_into_a_cache_named_by_mxnet_and_source(tmp_pa
     assert [f for f in os.listdir(tmp_path / "fused") if f.endswith(".tmp")] == []
     stdout, _ = _probe(tmp_path, DRAW_CACHE_DIR=str(tmp_path), DRAW_FUSED="1", CXX="/nonexistent/g++")
     assert stdout == "enabled True"  # found in the cache: no compiler needed
+
+
+@pytest.mark.parametrize("change", ["bytes", "mode"])
+def test_a_library_changed_in_the_cache_is_not_loaded(tmp_path, change):
+    path = fused.library_path(str(tmp_path))
+    fused.build(path)
+    if change == "bytes":  # still a loadable library, but not the one built here
+        with open(path, "ab") as f:
+            f.write(b"\0" * 16)
+    else:  # anyone may swap it
+        os.chmod(path, 0o777)
+    assert not fused.trusted(path)
+    stdout, stderr = _probe(tmp_path, DRAW_CACHE_DIR=str(tmp_path), CXX="/nonexistent/g++")
+    assert stdout == "enabled False", "with no compiler to rebuild it, the changed file must not be loaded"
+    assert f"{path} is not the library draw-gluon built there" in stderr

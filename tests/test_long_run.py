@@ -55,7 +55,7 @@ def test_a_snapshot_over_the_size_limit_drops_adam_and_still_resumes(tmp_path, m
     newest = checkpoint.latest(str(run_dir))
     committed = tmp_path / "runs" / "mnist" / "checkpoint"
     long_run.snapshot("mnist")  # the tiny pair is far under the limit: all of it is kept
-    for name in ("model.params", "trainer.states"):
+    for name in checkpoint.BINARIES:
         assert (committed / name).read_bytes() == open(os.path.join(newest, name), "rb").read()
 
     monkeypatch.setattr(long_run, "STATE_LIMIT", 1000)
@@ -72,6 +72,6 @@ def test_a_snapshot_over_the_size_limit_drops_adam_and_still_resumes(tmp_path, m
 
     # a training checkpoint that lost its optimizer state is damaged, not "small on purpose"
     resumed = checkpoint.latest(str(run_dir))
-    os.remove(os.path.join(resumed, "trainer.states"))
-    with pytest.raises(checkpoint.CheckpointError, match="trainer.states"):
+    os.remove(os.path.join(resumed, checkpoint.OPTIMIZER))
+    with pytest.raises(checkpoint.CheckpointError, match=checkpoint.OPTIMIZER):
         checkpoint.verify(resumed)

@@ -12,7 +12,8 @@ from PIL import Image
 
 import reference
 from conftest import make_model, tiny_config
-from draw_gluon import DRAW, DRAWConfig, draw_reconstructions, draw_samples, evaluate_nll, load_run, pictures
+from draw_gluon import (DRAW, DRAWConfig, draw_reconstructions, draw_samples, evaluate_nll, load_run, model_zoo,
+                        pictures)
 from draw_gluon.cli import main as cli, spread
 from draw_gluon.evaluation import log_mean_exp, log_weights
 from draw_gluon.train import main as train
@@ -252,8 +253,14 @@ def test_commands_take_images_spread_over_the_split():
 def test_bad_use_exits_2_with_one_line(tmp_path, capsys):
     assert cli(["sample", str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "neither model.params nor a usable checkpoint" in err
+    assert len(err.splitlines()) == 1 and "is neither a folder nor a shipped model" in err
     assert not os.path.exists(tmp_path / "missing")
+    assert cli(["sample", "mnist-atention"]) == 2  # a misspelled shipped model: the error lists them
+    err = capsys.readouterr().err.strip()
+    assert err.endswith(f"the shipped models are {', '.join(model_zoo.names())}") and "mnist-attention" in err
+    (tmp_path / "empty").mkdir()
+    assert cli(["sample", str(tmp_path / "empty")]) == 2
+    assert "neither model.params nor a usable checkpoint" in capsys.readouterr().err
     for argv in (["sample"], ["sample", str(tmp_path), "--num", "0"], ["draw", str(tmp_path)]):
         with pytest.raises(SystemExit) as stop:
             cli(argv)

@@ -6,6 +6,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 
+import draw_gluon
 from conftest import paper_data_dir
 from draw_gluon import DRAW, Classifier, model_zoo, pretrained
 from draw_gluon.data import binarized_mnist, composed, mnist
@@ -26,6 +27,7 @@ def test_the_shipped_models_load_offline_in_float32_and_stay_small():
         assert 0 < size - 4 * sum(p.data().size for p in params) < 100 * len(params)
         assert size < 12e6
         assert model_zoo.info(name)["dataset"] in ("cluttered_mnist", "binarized_mnist", "two_digit_mnist")
+        assert draw_gluon.info(name) == model_zoo.info(name)  # as the README calls it
 
 
 @pytest.mark.parametrize("name", ["mnist-attention", "mnist"])

@@ -22,15 +22,11 @@ from tqdm import tqdm
 
 from .. import checkpoint, data, viz
 from ..io import atomic_dir, atomic_write, exclusive
+from ..model import trainable
 from .flags import SCHEDULE, build_parser, config_from_args, data_options, inconsistency, parse_args
 from .objectives import TASKS, objective_of
 INTERRUPTED = 130  # exit code after Ctrl-C, as a shell reports for SIGINT
 DIVERGED = 3  # exit code when training stopped on non-finite losses
-
-
-def trainable(model):
-    """The parameters that Adam updates (learned initial states included; fixed ones excluded)."""
-    return [p for p in model.collect_params().values() if p.grad_req != "null"]
 
 
 def evaluate(objective, model, images, labels, ctx, batch_size):
