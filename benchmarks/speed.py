@@ -35,7 +35,7 @@ cpu_defaults()  # before MXNet loads, as train_mnist.py does
 import mxnet as mx  # noqa: E402
 from draw_gluon import DRAW, DRAWConfig, fused, viz  # noqa: E402
 from draw_gluon.io import atomic_write  # noqa: E402
-from draw_gluon.train import VariationalBound, make_trainer, train_step  # noqa: E402
+from draw_gluon.train import Part, VariationalBound, make_trainer, train_step  # noqa: E402
 
 BATCH = 128
 SAMPLES = 1000  # images per generate() call timed for sampling
@@ -143,7 +143,7 @@ def training_setup(config, hybridize=True):
                                  learning_rate=1e-3)
     trainer, objective = make_trainer(model, options, 1), VariationalBound(config, seed=0)
     x = (mx.nd.random.uniform(shape=(BATCH,) + config.image_shape) > 0.5).astype("float32")
-    return model, x, lambda: train_step(model, objective, trainer, [(x, None)], 10.0)
+    return model, x, lambda: train_step(model, objective, trainer, [Part(x, None, len(x))], 10.0)
 
 
 def training_speed(config, hybridize, repeats, after_validation=False):

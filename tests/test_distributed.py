@@ -17,8 +17,9 @@ from draw_gluon.config import read_config
 from draw_gluon.launch import descendants
 
 # The section 4.1 classifier: no sampling noise, so both jobs compute the same function of the data.
+# The last batch holds one image: the second worker then has none of it (and must still take part).
 COMMON = ["--task", "classify", "--dataset", "mnist5k", "-s", "3", "-u", "32", "-ar", "6", "-b", "128",
-          "-t", "3840", "-f", "3840", "-v", "100", "--seed", "3", "--checkpoint_freq", "1280"]
+          "-t", "3841", "-f", "3841", "-v", "100", "--seed", "3", "--checkpoint_freq", "1280"]
 TRAIN = [sys.executable, os.path.join(ROOT, "train_mnist.py")]
 LAUNCH = [sys.executable, "-m", "draw_gluon.launch", "-n", "2", "-s", "1", "--launcher", "local"]
 ENV = dict(os.environ, OMP_NUM_THREADS="1")

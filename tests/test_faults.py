@@ -20,7 +20,8 @@ from draw_gluon import DRAW, checkpoint, data, evaluate_nll
 from draw_gluon.data import mnist
 from draw_gluon.io import file_digest
 from draw_gluon.cli import main as cli
-from draw_gluon.train import VariationalBound, main, make_trainer, parse_args, train_step
+from draw_gluon.train import (Part, VariationalBound, Workers, config_from_args, main, make_trainer, parse_args,
+                              prepare, train_step)
 
 pytestmark = pytest.mark.faults
 
@@ -59,6 +60,40 @@ def test_killed_at_random_moments_every_resume_works_and_the_result_is_exact(tmp
         np.testing.assert_array_equal(killed[name], reference[name], err_msg=name)
     steps = scalar_steps(run_dir, "train/loss")
     assert steps == sorted(set(steps)) and steps[-1] == 12288, "the curve continues where it stopped"
+
+
+def test_sigterm_at_any_moment_then_resume_equals_an_unstopped_run(tmp_path):
+    # checkpoints far apart: the stop's own checkpoint falls between them, where no reseeding was
+    budget = ["-t", "3200", "-f", "640", "--checkpoint_freq", "100000", "--attention", "-ar", "2", "-aw", "3"]
+    assert main(run_args(tmp_path, "whole", *budget)) == 0
+    run_dir = tmp_path / "stopped"
+    process = start(run_args(tmp_path, "stopped", *budget))
+    while not (run_dir / "pictures").exists():  # past the first validation, at 640 images
+        assert process.poll() is None, stderr_of(process)
+        time.sleep(0.01)
+    process.send_signal(signal.SIGTERM)  # what a cluster scheduler sends on pre-emption
+    process.wait(timeout=HANG)
+    assert process.returncode == 130, stderr_of(process)
+    stopped_at = int(os.path.basename(checkpoint.latest(str(run_dir))))
+    assert 640 <= stopped_at < 3200, stopped_at
+    assert main(["--resume", str(run_dir)]) == 0
+    stopped, whole = final_params(run_dir), final_params(tmp_path / "whole")
+    for name in whole:
+        np.testing.assert_array_equal(stopped[name], whole[name], err_msg=f"{name}, stopped at {stopped_at}")
+
+
+def test_only_the_lead_worker_sets_a_damaged_checkpoint_aside(tmp_path):
+    assert main(run_args(tmp_path, "run", "-t", "256", "-f", "256", "--checkpoint_freq", "128")) == 0
+    run_dir = tmp_path / "run"
+    (run_dir / "checkpoints" / "0000000256" / "model.params").write_bytes(b"damaged")
+    args = parse_args(["--resume", str(run_dir)])
+    objective = VariationalBound(config_from_args(args), args.seed)
+    dataset = mnist.load_mnist5k()
+    *_, state = prepare(args, objective, [mx.cpu()], dataset, str(run_dir), Workers(None, 1, 2))
+    assert state["samples_seen"] == 128
+    assert (run_dir / "checkpoints" / "0000000256").is_dir(), "a worker without the lock moves nothing"
+    *_, state = prepare(args, objective, [mx.cpu()], dataset, str(run_dir), Workers(None, 0, 2))
+    assert state["samples_seen"] == 128 and (run_dir / "checkpoints" / ".damaged-0000000256").is_dir()
 
 
 def test_ctrl_c_writes_a_checkpoint_and_exits_cleanly(tmp_path):
@@ -130,10 +165,10 @@ def test_a_non_finite_batch_skips_the_update():
     trainer = make_trainer(model, args, 1)
     x = mx.nd.array(mnist.mnist5k()["train"][:8])
     objective = VariationalBound(model.config, seed=0)
-    assert train_step(model, objective, trainer, [(x, None)], 10.0).updated
+    assert train_step(model, objective, trainer, [Part(x, None, len(x))], 10.0).updated
     before = {k: p.data().asnumpy() for k, p in model.collect_params().items()}
     x[0, 0, 3, 3] = np.nan
-    step = train_step(model, objective, trainer, [(x, None)], 10.0)
+    step = train_step(model, objective, trainer, [Part(x, None, len(x))], 10.0)
     assert not step.updated and np.isnan(step.loss)
     assert trainer.optimizer.num_update == 1, "Adam's step count (and moments) untouched"
     for k, p in model.collect_params().items():

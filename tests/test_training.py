@@ -12,7 +12,7 @@ from conftest import TINY, benchmark, events, paper_data_dir
 from draw_gluon import checkpoint
 from draw_gluon.data import binarized_mnist, mnist
 from draw_gluon import DRAW
-from draw_gluon.train import (VariationalBound, config_from_args, main, make_trainer, parse_args, split_batch,
+from draw_gluon.train import (VariationalBound, config_from_args, fit, main, make_trainer, parse_args, split_batch,
                               train, train_step)
 
 SCALARS = {"train/loss", "train/L_x", "train/L_z", "train/grad_norm", "train/learning_rate", "train/skipped_updates",
@@ -128,9 +128,10 @@ def test_resume_with_another_rate_follows_the_new_schedule(tmp_path):
     np.testing.assert_allclose([parts[s] for s in later], [whole[s] for s in later], rtol=1e-6)
 
 
-def test_two_devices_update_exactly_like_one():
+@pytest.mark.parametrize("batch", [63, 1], ids=["odd batch", "one image"])
+def test_two_devices_update_exactly_like_one(batch):
     args = parse_args(TINY + ["--attention", "-ar", "2", "-aw", "3", "--clip", "1"])
-    x = mnist.mnist5k()["train"][:63]  # an odd batch: the devices get 32 and 31 images
+    x = mnist.mnist5k()["train"][:batch]  # 63: the devices get 32 and 31 images; 1: the second a filler
     results = []
     for ctxs in ([mx.cpu(0)], [mx.cpu(0), mx.cpu(1)]):
         mx.random.seed(0)
@@ -149,6 +150,17 @@ def test_two_devices_update_exactly_like_one():
     for (single,), (first, second) in zip(one.values(), two.values()):
         np.testing.assert_array_equal(first, second)  # the copies stay identical
         np.testing.assert_allclose(first, single, rtol=1e-4, atol=1e-6)
+
+
+def test_a_last_batch_smaller_than_the_devices_trains_and_resumes(tmp_path):
+    images = mnist.mnist5k()
+    flags = dict(batch_size=16, num_train_samples=33, val_freq=33, num_steps=2, num_recurrent_units=8,
+                 latent_dim=3, logdir=str(tmp_path), run_name="run", checkpoint_freq=32)
+    _, _, metrics = fit(images["train"][:200], images["valid"][:50], ctxs=[mx.cpu(0), mx.cpu(1)], **flags)
+    assert metrics["samples_seen"] == 33  # the last batch: 1 image for 2 devices
+    _, _, metrics = fit(images["train"][:200], images["valid"][:50], ctxs=[mx.cpu(0), mx.cpu(1)],
+                        resume=str(tmp_path / "run"), **dict(flags, num_train_samples=49))
+    assert metrics["samples_seen"] == 49
 
 
 def test_training_on_two_devices_counts_samples_exactly(tmp_path):

@@ -5,11 +5,12 @@ whatever ``objectives`` gives it: DRAW on its variational bound, or the section 
 """
 from .flags import (ArgumentParser, build_parser, check_gpus, config_from_args, parse_args, positive_float,
                     positive_int)
-from .loop import (Diverged, evaluate, fit, lr_schedule, make_trainer, prepare, split_batch, train, train_step,
-                   trainable, validate)
+from .loop import (Diverged, Part, Workers, evaluate, fit, lr_schedule, make_trainer, prepare, split_batch, train,
+                   train_step, trainable, validate)
 from .loop import main
 from .objectives import TASKS, Classification, VariationalBound
 
 __all__ = ["main", "train", "fit", "parse_args", "build_parser", "config_from_args", "make_trainer", "lr_schedule",
            "train_step", "trainable", "evaluate", "validate", "prepare", "Diverged", "ArgumentParser",
-           "check_gpus", "positive_int", "positive_float", "split_batch", "TASKS", "VariationalBound", "Classification"]
+           "check_gpus", "positive_int", "positive_float", "split_batch", "Part", "Workers", "TASKS", "VariationalBound",
+           "Classification"]

@@ -39,8 +39,8 @@ def evaluate(objective, model, images, labels, ctx, batch_size):
     totals = np.zeros(len(objective.names))
     for start in range(0, len(images), batch_size):
         batch = slice(start, start + batch_size)
-        [(x, y)] = split_batch(images[batch], None if labels is None else labels[batch], [ctx])
-        totals += [t.sum().asscalar() for t in objective.terms(model, x, y)]
+        [part] = split_batch(images[batch], None if labels is None else labels[batch], [ctx])
+        totals += [t.sum().asscalar() for t in objective.terms(model, part.x, part.y)]
     return dict(zip(objective.names, (totals / len(images)).tolist()))
 
 
@@ -58,21 +58,15 @@ def make_trainer(model, args, num_devices, kvstore=None):
 Workers = collections.namedtuple("Workers", "kvstore rank count")
 Workers.__doc__ = """This process's place in a job: the dist kvstore (None alone), its rank and the
 number of workers. Rank 0 leads: it alone writes the run folder."""
+ALONE = Workers(None, 0, 1)
 
 
 def join_workers(args):
     """The job this process belongs to: a dist kvstore for ``--kvstore dist_*``, else alone."""
     if not (args.kvstore or "").startswith("dist"):
-        return Workers(None, 0, 1)
+        return ALONE
     kvstore = mx.kv.create(args.kvstore)
     return Workers(kvstore, kvstore.rank, kvstore.num_workers)
-
-
-def shard(images, labels, workers):
-    """This worker's rows of a batch that every worker drew alike: worker r of W takes rows
-    [r n / W, (r + 1) n / W)."""
-    begin, end = (len(images) * k // workers.count for k in (workers.rank, workers.rank + 1))
-    return images[begin:end], None if labels is None else labels[begin:end]
 
 
 def lr_schedule(args, done=0):
@@ -92,22 +86,25 @@ Step.loss = property(lambda step: step.terms["loss"])
 
 
 def train_step(model, objective, trainer, parts, clip, total=None):
-    """One update on the batch ``parts``, an ``(x, y)`` slice per device (``y`` None without labels),
+    """One update on the batch ``parts`` (one :class:`Part` per device, see :func:`split_batch`),
     skipped if a term or the gradient is not finite; the mean gradient's norm is clipped at ``clip``.
     ``total`` is the whole batch's size when other workers hold the rest of it (their gradients are
     summed with ours by the kvstore). Returns a :class:`Step` of this process's slices."""
     with autograd.record():
-        terms = [objective.terms(model, x, y) for x, y in parts]
-    autograd.backward([t[0] for t in terms])
+        terms = [objective.terms(model, part.x, part.y) for part in parts]
+        # a filler's loss counts 0 times: its device's gradient is zero, but fresh for the all-reduce
+        losses = [t[0] if part.count else 0 * t[0] for t, part in zip(terms, parts)]
+    autograd.backward(losses)
     trainer.allreduce_grads()
     params = trainable(model)
-    mine = sum(len(x) for x, _ in parts)
+    mine = sum(part.count for part in parts)
     n = total or mine
     # The gradients are of the batch's summed loss; the optimizer divides them by n. Clipping their
     # norm at clip * n clips the mean gradient's norm at clip, whatever the batch size or devices.
-    norms = [gluon.utils.clip_global_norm([p.grad(x.context) for p in params], clip * n, check_isfinite=False)
-             for x, _ in parts]
-    means = {name: sum(t[k].sum().asscalar() for t in terms) / mine for k, name in enumerate(objective.names)}
+    norms = [gluon.utils.clip_global_norm([p.grad(part.x.context) for p in params], clip * n, check_isfinite=False)
+             for part in parts]
+    means = {name: sum(t[k].sum().asscalar() for t, part in zip(terms, parts) if part.count) / max(mine, 1)
+             for k, name in enumerate(objective.names)}
     norm = norms[0].asscalar() / n
     # Every worker sees the same summed gradient, so all skip (or all apply) the same updates.
     finite = bool(np.isfinite(list(means.values()) + [norm]).all())
@@ -116,13 +113,29 @@ def train_step(model, objective, trainer, parts, clip, total=None):
     return Step(means, norm, finite)
 
 
-def split_batch(images, labels, ctxs):
-    """A batch as ``(x, y)`` slices, one per device (fewer if the batch is smaller than that)."""
-    ctxs = ctxs[:len(images)]
-    xs = gluon.utils.split_and_load(images, ctxs, even_split=False)
-    ys = [None] * len(xs) if labels is None else gluon.utils.split_and_load(
-        labels.astype(np.float32), ctxs, even_split=False)
-    return list(zip(xs, ys))
+Part = collections.namedtuple("Part", "x y count")
+Part.__doc__ = """One device's slice of a batch: images ``x`` and labels ``y`` (float32, or None without
+labels) on that device, and how many of its rows belong to the batch (0 for a filler)."""
+
+
+def split_batch(images, labels, ctxs, workers=ALONE):
+    """This process's share of a batch (NumPy images and labels or None) that every worker of the
+    job drew alike, one :class:`Part` per device of ``ctxs``: the batch is cut into as many even,
+    contiguous slices as the job has devices, worker ``r`` taking the ``r``-th run of ``len(ctxs)``.
+
+    A device whose slice is empty (a batch smaller than the job's devices, as a run's last one can
+    be) gets the batch's first image as a filler of weight 0: every device must run a backward pass,
+    or the all-reduce would mix in its stale gradient, and the update stays the mean over the
+    batch's own images.
+    """
+    slices, first = len(ctxs) * workers.count, workers.rank * len(ctxs)
+    ends = [-(-len(images) * k // slices) for k in range(first, first + len(ctxs) + 1)]  # the first slices fill first
+    parts = []
+    for ctx, begin, end in zip(ctxs, ends, ends[1:]):
+        rows = slice(begin, end) if end > begin else slice(0, 1)
+        y = None if labels is None else mx.nd.array(labels[rows], ctx=ctx, dtype=np.float32)
+        parts.append(Part(mx.nd.array(images[rows], ctx=ctx), y, end - begin))
+    return parts
 
 
 class StopRequest:
@@ -236,8 +249,9 @@ def train(args, ctxs=None, dataset=None):
     return run_dir, metrics
 
 
-def prepare(args, objective, ctxs, dataset, run_dir, kvstore=None):
-    """Model, trainer, training batches and run state: new, or from the run's newest usable checkpoint."""
+def prepare(args, objective, ctxs, dataset, run_dir, workers=ALONE):
+    """Model, trainer, training batches and run state: new, or from the run's newest usable checkpoint
+    (which only the lead worker, holding the run's lock, may set aside when damaged)."""
     mx.random.seed(args.seed)  # the initial parameters
     model = objective.build()
     model.initialize(mx.init.Xavier(), ctx=ctxs)
@@ -246,13 +260,13 @@ def prepare(args, objective, ctxs, dataset, run_dir, kvstore=None):
     model(mx.nd.zeros((1,) + objective.config.image_shape, ctx=ctxs[0]))
     if args.hybridize:
         model.hybridize(static_alloc=True)
-    trainer = make_trainer(model, args, len(ctxs), kvstore)
+    trainer = make_trainer(model, args, len(ctxs), workers.kvstore)
     batches = data.Batches(dataset.splits["train"], args.batch_size, args.seed, dataset.dynamic,
                            dataset.labels.get("train") if objective.needs_labels else None, dataset.remake,
                            objective.corruption)
     state = {"samples_seen": 0, "train_time_s": 0.0, "data_time_s": 0.0, "wall_time_s": 0.0,
              "skipped_updates": 0, "validation": [], "data_sha256": dataset.sha256}
-    restored = checkpoint.restore(run_dir, model, trainer, ctxs) if args.resume else None
+    restored = checkpoint.restore(run_dir, model, trainer, ctxs, set_aside=workers.rank == 0) if args.resume else None
     if restored:
         state.update(restored)
         batches.restore(state.pop("batches"))
@@ -287,24 +301,16 @@ class _Silent:
         return self
 
 
-def _train_loop(args, ctxs, dataset, objective, run_dir, workers=Workers(None, 0, 1)):
+def _train_loop(args, ctxs, dataset, objective, run_dir, workers=ALONE):
     """Train until the sample budget or a stop request; returns the model and the run state."""
-    model, trainer, batches, state = prepare(args, objective, ctxs, dataset, run_dir, workers.kvstore)
+    model, trainer, batches, state = prepare(args, objective, ctxs, dataset, run_dir, workers)
     valid = split_of(dataset, objective, "valid", args.num_val_samples)
     lead = workers.rank == 0
 
-    def reseed():
-        # From the samples seen, so a resumed run draws the same noise as one that never stopped; and
-        # from the rank, as each worker's share of the batch needs noise of its own (MXNet seeds each
-        # device apart, but the workers all train on cpu(0) or gpu(0)).
-        mx.random.seed((args.seed + state["samples_seen"]) * workers.count + workers.rank)
-
     def save_checkpoint():
-        reseed()
         if lead:
             checkpoint.save(run_dir, model, trainer, dict(state, batches=batches.state()))
 
-    reseed()
     started, seen, nonfinite = time.time(), state["samples_seen"], 0
     writer = SummaryWriter(logdir=run_dir, flush_secs=10, verbose=False) if lead else _Silent()
     with writer, StopRequest() as stop, tqdm(total=args.num_train_samples, initial=seen, unit="img",
@@ -317,7 +323,11 @@ def _train_loop(args, ctxs, dataset, objective, run_dir, workers=Workers(None, 0
         while seen < args.num_train_samples and not stop.requested:
             tick = time.perf_counter()
             batch, labels = batches.next(args.num_train_samples - seen)
-            parts = split_batch(*shard(batch, labels, workers), ctxs)
+            parts = split_batch(batch, labels, ctxs, workers)
+            # Each batch's noise from the samples seen before it, so that a run stopped anywhere and
+            # resumed draws what an unstopped one does; and from the rank, as each worker's share needs
+            # noise of its own (MXNet seeds each device apart, but every worker trains on its device 0).
+            mx.random.seed((args.seed + seen) * workers.count + workers.rank)
             fetched = time.perf_counter()
             step = train_step(model, objective, trainer, parts, args.clip, total=len(batch))
             done = time.perf_counter()
