@@ -3,6 +3,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import secrets
 import shutil
 import tempfile
 
@@ -27,7 +28,8 @@ class atomic_path:
     """Context manager giving a temp path next to ``path``; renamed onto ``path`` on success.
 
     For writers that insist on a file name (``save_parameters``, ``imageio``): on an exception the
-    temp file is removed and ``path`` is untouched.
+    temp file is removed and ``path`` is untouched. The file gets the mode any new file gets (0666
+    less the umask) and, once renamed, its folder is fsynced too, so the rename survives a crash.
     """
 
     def __init__(self, path):
@@ -36,18 +38,18 @@ class atomic_path:
     def __enter__(self):
         directory, name = os.path.split(os.path.abspath(self.path))
         root, ext = os.path.splitext(name)
-        fd, self.tmp = tempfile.mkstemp(prefix=f".{root}.", suffix=f".tmp{ext}", dir=directory)
-        os.close(fd)
+        self.tmp = os.path.join(directory, f".{root}.{secrets.token_hex(6)}.tmp{ext}")
+        # created with an explicit mode, which the kernel narrows by the umask (mkstemp's is 0600)
+        os.close(os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
         return self.tmp
 
     def __exit__(self, exc_type, exc, tb):
         if exc_type is not None:
             os.unlink(self.tmp)
             return False
-        with open(self.tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.chmod(self.tmp, 0o666 & ~_umask())  # mkstemp's 0600 would make the result private
+        fsync(self.tmp)
         os.replace(self.tmp, self.path)
+        fsync(os.path.dirname(os.path.abspath(self.path)))
         return False
 
 
@@ -55,22 +57,23 @@ class atomic_path:
 def atomic_dir(path, replace=True):
     """A temp folder next to ``path`` for the block to fill; renamed onto ``path`` on success.
 
-    Every file in it is fsynced first. An existing folder at ``path`` is replaced only once the new
-    one is complete, and only if it holds output files alone (no subfolders, no model config or
-    parameters: never a run or a saved model); with ``replace=False`` it is refused
-    (``FileExistsError``). On an exception the temp folder is removed and ``path`` is untouched.
+    Every file in it is fsynced first, and the parent folder after the rename. An existing folder
+    at ``path`` is replaced only once the new one is complete, and only if it holds output files
+    alone (no subfolders, no model config or parameters: never a run or a saved model); with
+    ``replace=False`` it is refused (``FileExistsError``). On an exception the temp folder is removed
+    and ``path`` is untouched.
     """
     _check_replaceable(path, replace)
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".partial-", dir=parent)
+    tmp = os.path.join(parent, f".partial-{secrets.token_hex(6)}")
+    os.mkdir(tmp, 0o777)  # narrowed by the umask, as any new folder (mkdtemp's is 0700)
     try:
         yield tmp
         for name in os.listdir(tmp):
             if os.path.isfile(os.path.join(tmp, name)):
                 fsync(os.path.join(tmp, name))
         fsync(tmp)
-        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp's 0700 would make the result private
         _check_replaceable(path, replace)
         _replace_dir(tmp, path)
     except BaseException:
@@ -147,8 +150,3 @@ def fsync(path):
     finally:
         os.close(fd)
 
-
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

@@ -5,6 +5,7 @@ import json
 import imageio.v3 as iio
 import numpy as np
 import pytest
+from PIL import Image
 
 from draw_gluon import DRAW, data
 from draw_gluon.train import fit, main
@@ -66,6 +67,23 @@ def test_grey_and_colour_files_mix_in_colour_unless_grey_is_asked(tmp_path):
     grey = data.load("folder", str(tmp_path), grey=True).splits["train"]
     assert grey.shape == (2, 1, 4, 4)
     assert grey[0, 0, 0, 0] == pytest.approx((0.299 * 200 + 0.587 * 100 + 0.114 * 50) / 255, abs=1e-6)
+
+
+def test_grey_files_with_alpha_read_as_grey_alone_or_beside_colour_ones(tmp_path):
+    grey_alpha = np.zeros((4, 4, 2), dtype=np.uint8)
+    grey_alpha[..., 0], grey_alpha[..., 1] = 90, 255  # a PNG of mode LA
+    for split in data.SPLITS:
+        (tmp_path / "grey" / split).mkdir(parents=True)
+        iio.imwrite(tmp_path / "grey" / split / "a.png", grey_alpha)
+    assert Image.open(tmp_path / "grey" / "train" / "a.png").mode == "LA"
+    grey = data.load("folder", str(tmp_path / "grey")).splits["train"]
+    assert grey.shape == (1, 1, 4, 4)
+    np.testing.assert_allclose(grey, 90 / 255, atol=1e-6)
+    for split in data.SPLITS:
+        iio.imwrite(tmp_path / "grey" / split / "b.png", np.full((4, 4, 3), 30, dtype=np.uint8))
+    mixed = data.load("folder", str(tmp_path / "grey")).splits["train"]
+    assert mixed.shape == (2, 3, 4, 4)
+    np.testing.assert_allclose(mixed[0], 90 / 255, atol=1e-6)
 
 
 def test_bad_folders_get_one_clear_error(tmp_path):

@@ -8,6 +8,7 @@ import mxnet as mx
 import pytest
 
 from conftest import ROOT, make_model, tiny_config
+from draw_gluon import runtime
 
 SETTINGS = ("OMP_NUM_THREADS", "MXNET_ENGINE_TYPE")
 
@@ -32,6 +33,34 @@ def test_cpu_defaults_before_mxnet_start_the_synchronous_engine():
                  "import mxnet")
     assert run.stdout.strip() == str(sorted(SETTINGS))
     assert "MXNet start using engine: NaiveEngine" in run.stderr
+
+
+def test_the_engine_follows_the_library_not_the_wheels_name():
+    # mxnet-cu112 installed beside mxnet, or a CPU build under another name (mxnet-mkl, a source
+    # build): no distribution called "mxnet" to go by. The library itself has no CUDA here.
+    run = python("from importlib import metadata\n"
+                 "def version(name):\n"
+                 "    raise metadata.PackageNotFoundError(name)\n"
+                 "metadata.version = version\n"
+                 "from draw_gluon.runtime import cpu_defaults, cuda_build\n"
+                 "print(cpu_defaults().get('MXNET_ENGINE_TYPE'), cuda_build())\n"
+                 "import mxnet\n"
+                 "print(mxnet.runtime.Features().is_enabled('CUDA'))")
+    applied, ours, theirs = run.stdout.split()
+    assert applied == "NaiveEngine" and ours == theirs == "False"
+
+
+def test_cores_without_sched_getaffinity(monkeypatch):
+    monkeypatch.delattr(os, "sched_getaffinity")  # macOS and Windows have none
+    assert runtime.usable_cores() == os.cpu_count()
+
+
+@pytest.mark.parametrize("command", [["train_mnist.py", "-b", "0"], ["-m", "draw_gluon", "sample", "nowhere"]])
+def test_our_one_line_error_is_the_last_line(command):
+    env = {k: v for k, v in os.environ.items() if k not in SETTINGS}
+    run = subprocess.run([sys.executable] + command, cwd=ROOT, env=env, capture_output=True, text=True)
+    lines = run.stderr.strip().splitlines()
+    assert run.returncode == 2 and "error: " in lines[-1] and "engine" not in lines[-1], run.stderr
 
 
 def test_cpu_defaults_after_mxnet_warn_and_change_nothing():

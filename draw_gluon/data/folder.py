@@ -38,7 +38,8 @@ def read_image(path, resize=None, grey=False):
     scale = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(pixels.dtype)
     if scale is None:
         raise DataError(f"{path} has {pixels.dtype} pixels; save it as an 8- or 16-bit PNG or JPEG")
-    image = (pixels.astype(np.float32) / scale).reshape(pixels.shape[:2] + (-1,))[..., :3]  # (H, W, C), no alpha
+    image = (pixels.astype(np.float32) / scale).reshape(pixels.shape[:2] + (-1,))  # (H, W, C)
+    image = image[..., :1] if image.shape[2] == 2 else image[..., :3]  # grey+alpha or RGBA: alpha dropped
     if grey and image.shape[2] == 3:
         image = (image @ LUMA)[..., None]
     if resize and image.shape[:2] != tuple(resize):
