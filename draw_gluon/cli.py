@@ -56,6 +56,8 @@ def build_parser():
                                 "--target (default: the run's own)")
             c.add_argument("--noise", type=positive_float, default=None, help="for --target denoise (default: the run's)")
             c.add_argument("--mask", type=positive_int, default=None, help="for --target inpaint (default: the run's)")
+            c.add_argument("--accept_unverified_data", action="store_true",
+                           help="go on with binarized MNIST whose SHA-256 is not the published one")
         return c
 
     command("sample", "unconditional samples drawn glimpse by glimpse", pictures=True).add_argument(
@@ -143,7 +145,7 @@ def _run_data(args):
     data_dir = args.data_dir or flags.get("data_dir") or os.environ.get("DRAW_DATA_DIR")
     resize = flags.get("resize")
     dataset = data.load(name, data_dir, flags.get("binarize", "dynamic"), resize=resize and tuple(resize),
-                        grey=flags.get("grey", False))
+                        grey=flags.get("grey", False), accept_unverified=args.accept_unverified_data)
     return name, dataset, flags
 
 

@@ -3,6 +3,7 @@ published SHA-256 table; batches that resume exactly; dynamic binarisation."""
 import gzip
 import hashlib
 import http.server
+import json
 import os
 import pickle
 import threading
@@ -13,6 +14,7 @@ import pytest
 from conftest import paper_data_dir, serving
 from draw_gluon import data
 from draw_gluon.data import binarized_mnist, mnist
+from draw_gluon.train import main as train
 
 SYNTHETIC_SPLITS = ("valid", "test")
 
@@ -54,7 +56,7 @@ def server(amat_dir):
 def test_download_once_into_cache_and_check_hashes(server, synthetic, tmp_path, capsys):
     url, requests = server
     cache = tmp_path / "cache"
-    images, hashes = binarized_mnist.read(cache_dir=str(cache), url=url, splits=SYNTHETIC_SPLITS)
+    images, hashes = binarized_mnist.read(cache_dir=str(cache), url=url, splits=SYNTHETIC_SPLITS, accept_unverified=True)
     assert hashes == {s: sha256(flat) for s, flat in synthetic.items()}
     for split, flat in synthetic.items():
         assert images[split].shape == (len(flat), 1, 28, 28) and images[split].dtype == np.float32
@@ -62,15 +64,17 @@ def test_download_once_into_cache_and_check_hashes(server, synthetic, tmp_path, 
     assert sorted(os.listdir(cache)) == [f"binarized_mnist_{s}.amat" for s in sorted(SYNTHETIC_SPLITS)]
     assert len(requests) == 2
     assert capsys.readouterr().err.count("not the published") == 2, "random bits must be flagged as not the paper's"
-    binarized_mnist.read(cache_dir=str(cache), url=url, splits=SYNTHETIC_SPLITS)
+    with pytest.raises(data.DataError, match=f"valid split in {cache}.* not the published"):  # unless accepted
+        binarized_mnist.read(cache_dir=str(cache), url=url, splits=SYNTHETIC_SPLITS)
     assert len(requests) == 2, "the cached files must be reused"
 
 
 def test_npz_and_amat_in_data_dir_give_the_same_images(amat_dir, synthetic, tmp_path):
     packed = {s: np.packbits(flat, axis=1) for s, flat in synthetic.items()}  # the shared layout
     np.savez_compressed(tmp_path / "binarized_mnist.npz", **packed)
-    from_amat, _ = binarized_mnist.read(data_dir=str(amat_dir), cache_dir=str(tmp_path), splits=SYNTHETIC_SPLITS)
-    from_npz, _ = binarized_mnist.read(data_dir=str(tmp_path), splits=SYNTHETIC_SPLITS)
+    from_amat, _ = binarized_mnist.read(data_dir=str(amat_dir), cache_dir=str(tmp_path), splits=SYNTHETIC_SPLITS,
+                                        accept_unverified=True)
+    from_npz, _ = binarized_mnist.read(data_dir=str(tmp_path), splits=SYNTHETIC_SPLITS, accept_unverified=True)
     for split in SYNTHETIC_SPLITS:
         np.testing.assert_array_equal(from_amat[split], from_npz[split])
 
@@ -131,13 +135,32 @@ def test_bad_amat_line_is_named(tmp_path, line, problem):
         binarized_mnist.read_amat(str(path))
 
 
-def test_truncated_split_is_rejected_and_altered_split_warned(capsys):
+def test_truncated_split_is_rejected_and_altered_split_refused_unless_accepted(capsys):
     flat = np.zeros((9999, 784), dtype=np.uint8)
-    with pytest.raises(data.DataError, match=r"has shape \(9999, 784\), expected \(10000, 784\)"):
-        binarized_mnist.check_split(flat, "test")
-    digest = binarized_mnist.check_split(np.zeros((10000, 784), dtype=np.uint8), "test")
-    assert digest == sha256(np.zeros((10000, 784), dtype=np.uint8)) != binarized_mnist.SHA256["test"]
-    assert "WARNING: binarized MNIST test split has SHA-256" in capsys.readouterr().err
+    with pytest.raises(data.DataError, match=r"has shape \(9999, 784\), expected \(10000, 784\); x.npz is truncated"):
+        binarized_mnist.check_split(flat, "test", "x.npz")
+    altered = np.zeros((10000, 784), dtype=np.uint8)
+    with pytest.raises(data.DataError, match="test split in x.npz has SHA-256 .* damaged or altered"):
+        binarized_mnist.check_split(altered, "test", "x.npz")
+    digest = binarized_mnist.check_split(altered, "test", "x.npz", accept_unverified=True)
+    assert digest == sha256(altered) != binarized_mnist.SHA256["test"]
+    assert "WARNING: the binarized MNIST test split in x.npz has SHA-256" in capsys.readouterr().err
+
+
+def test_training_on_altered_paper_data_stops_unless_accepted_and_says_so(tmp_path, capsys):
+    rng = np.random.RandomState(1)
+    splits = {s: (rng.random_sample((n, 784)) < 0.13).astype(np.uint8) for s, n in binarized_mnist.COUNTS.items()}
+    np.savez_compressed(tmp_path / "binarized_mnist.npz", **{s: np.packbits(f, axis=1) for s, f in splits.items()})
+    argv = ["-b", "64", "-s", "2", "-u", "8", "-l", "3", "-t", "128", "-f", "128", "-v", "64",
+            "--data-dir", str(tmp_path), "--logdir", str(tmp_path / "runs"), "--run_name", "run"]
+    assert train(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"train split in {tmp_path / 'binarized_mnist.npz'} has SHA-256" in err[0], err
+    assert not (tmp_path / "runs").exists(), "nothing written"
+    assert train(argv + ["--accept_unverified_data"]) == 0
+    metrics = json.loads((tmp_path / "runs" / "run" / "metrics.json").read_text())
+    assert metrics["accepted_unverified_data"] is True
+    assert metrics["data_sha256"] == {s: sha256(f) for s, f in splits.items()}
 
 
 def test_batches_visit_every_image_once_per_pass_and_resume_exactly():

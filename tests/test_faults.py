@@ -96,6 +96,22 @@ def test_only_the_lead_worker_sets_a_damaged_checkpoint_aside(tmp_path):
     assert state["samples_seen"] == 128 and (run_dir / "checkpoints" / ".damaged-0000000256").is_dir()
 
 
+def test_a_resume_on_other_data_stops_unless_accepted_and_records_what_it_read(tmp_path, capsys):
+    assert main(run_args(tmp_path, "run", "-t", "128", "-f", "128")) == 0
+    state = checkpoint.verify(checkpoint.latest(str(tmp_path / "run")))
+    assert state["data_sha256"] == {}  # mnist5k has no published hashes
+    other = data.load("mnist5k")._replace(sha256={"train": "a" * 64})  # as another --data-dir would read
+    args = parse_args(["--resume", str(tmp_path / "run")])
+    objective = VariationalBound(config_from_args(args), args.seed)
+    with pytest.raises(ValueError, match=r"the train split\(s\) read now have SHA-256 \['aaa.*but this run trained on \[None\]"):
+        prepare(args, objective, [mx.cpu()], other, str(tmp_path / "run"))
+    args.accept_unverified_data = True
+    capsys.readouterr()
+    *_, state = prepare(args, objective, [mx.cpu()], other, str(tmp_path / "run"))
+    assert "WARNING: the train split(s) read now" in capsys.readouterr().err
+    assert state["data_sha256"] == {"train": "a" * 64} and state["accepted_unverified_data"]
+
+
 def test_ctrl_c_writes_a_checkpoint_and_exits_cleanly(tmp_path):
     run_dir = tmp_path / "run"
     process = start(run_args(tmp_path, "run", "-t", "1000000", "-f", "256", "--checkpoint_freq", "100000"))

@@ -1,7 +1,9 @@
 """The paper's binarized MNIST (Larochelle & Murray 2011; Table 2): 50k / 10k / 10k fixed binary images.
 
 Found in a data folder (``binarized_mnist.npz`` or the ``.amat`` files) or downloaded once into a
-cache folder; every split is checked against the published SHA-256.
+cache folder; every split is checked against the published SHA-256, and a split that differs stops
+everything (a damaged or altered test split would silently give a wrong Table 2) unless the caller
+accepts unverified data.
 """
 import hashlib
 import os
@@ -11,7 +13,7 @@ import numpy as np
 
 from .common import SPLITS, DataError, Dataset, as_images, cache_folder, find_or_fetch
 
-AMAT_URL = ("http://www.cs.toronto.edu/~larocheh/public/datasets/binarized_mnist/"
+AMAT_URL = ("https://www.cs.toronto.edu/~larocheh/public/datasets/binarized_mnist/"
             "binarized_mnist_{split}.amat")
 COUNTS = {"train": 50000, "valid": 10000, "test": 10000}
 # SHA-256 of each split as uint8 (N, 784), C order, as published with the data.
@@ -22,27 +24,29 @@ SHA256 = {
 }
 
 
-def load(data_dir=None, **_):
+def load(data_dir=None, accept_unverified=False, **_):
     """The registry's loader: every split, checked, as a :class:`Dataset`."""
-    splits, hashes = read(data_dir)
+    splits, hashes = read(data_dir, accept_unverified=accept_unverified)
     return Dataset(splits, {}, False, hashes)
 
 
-def read(data_dir=None, cache_dir=None, url=AMAT_URL, splits=SPLITS):
+def read(data_dir=None, cache_dir=None, url=AMAT_URL, splits=SPLITS, accept_unverified=False):
     """The paper's binarized MNIST: ``(images, sha256)``, two dicts keyed by split.
 
     Looks for ``binarized_mnist.npz`` (one ``numpy.packbits`` array per split) or ``binarized_mnist_{split}.amat`` in
     ``data_dir``, then the ``.amat`` files in ``cache_dir``; downloads what is missing from ``url``
     into ``cache_dir``. Each split is checked (image count, 784 values of 0/1) and its SHA-256
-    compared with the published one; a mismatch is printed loudly but does not stop the caller.
+    compared with the published one (:func:`check_split`).
     """
     cache_dir = cache_folder(cache_dir)
     npz = os.path.join(data_dir, "binarized_mnist.npz") if data_dir else None
     if npz and os.path.isfile(npz):
+        sources = dict.fromkeys(splits, npz)
         flat = unpack_npz(npz, splits)
     else:
-        flat = {s: read_amat(_find_or_download(s, data_dir, cache_dir, url)) for s in splits}
-    hashes = {s: check_split(flat[s], s) for s in splits}
+        sources = {s: _find_or_download(s, data_dir, cache_dir, url) for s in splits}
+        flat = {s: read_amat(sources[s]) for s in splits}
+    hashes = {s: check_split(flat[s], s, sources[s], accept_unverified) for s in splits}
     return {s: as_images(flat[s]) for s in splits}, hashes
 
 
@@ -80,17 +84,22 @@ def _explain_bad_line(path, lines):
                     "it is fetched again")
 
 
-def check_split(flat, split):
-    """Check count and values of a split; return its SHA-256, warning loudly if it is not the paper's."""
+def check_split(flat, split, source, accept_unverified=False):
+    """Check count and values of a split read from the file ``source``; return its SHA-256. One
+    that is not the published hash raises :class:`DataError`, or with ``accept_unverified`` warns."""
     if flat.shape != (COUNTS[split], 784):
         raise DataError(f"the {split} split has shape {flat.shape}, expected ({COUNTS[split]}, 784); "
-                        "the file is truncated or not binarized MNIST: delete it and fetch it again")
+                        f"{source} is truncated or not binarized MNIST: delete it and fetch it again")
     if flat.max() > 1:
-        raise DataError(f"the {split} split holds values other than 0 and 1")
+        raise DataError(f"the {split} split in {source} holds values other than 0 and 1")
     digest = hashlib.sha256(np.ascontiguousarray(flat, dtype=np.uint8).tobytes()).hexdigest()
     if digest != SHA256[split]:
-        print(f"WARNING: binarized MNIST {split} split has SHA-256 {digest}, not the published "
-              f"{SHA256[split]}: results are not comparable with the paper's", file=sys.stderr)
+        problem = (f"the binarized MNIST {split} split in {source} has SHA-256 {digest}, not the published "
+                   f"{SHA256[split]}")
+        if not accept_unverified:
+            raise DataError(f"{problem}: the file is damaged or altered; delete it so that it is fetched again, "
+                            "or pass --accept_unverified_data to use it anyway")
+        print(f"WARNING: {problem}: results are not comparable with the paper's", file=sys.stderr)
     return digest
 
 

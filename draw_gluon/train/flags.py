@@ -14,7 +14,8 @@ LR_SCHEDULES = ("constant", "linear", "poly", "cosine", "step")
 # the command that resumes.
 RESUMABLE = ("num_train_samples", "num_val_samples", "val_freq", "checkpoint_freq", "data_dir", "max_nonfinite",
              "learning_rate")
-MACHINE = ("gpu", "gpus", "hybridize", "kvstore")
+# Given by each command anew, never taken from args.json: the devices, and permission for unverified data.
+MACHINE = ("gpu", "gpus", "hybridize", "kvstore", "accept_unverified_data")
 # The resumable flags that shape the trained model (a run's checkpoints record the ones it trained under).
 SCHEDULE = ("num_train_samples", "learning_rate")
 TASKS = ("generate", "classify")
@@ -156,6 +157,9 @@ def build_parser():
         help="folder holding binarized_mnist.npz or the .amat files, or your images for --dataset folder "
              "(default: $DRAW_DATA_DIR, "
              "then the download cache $DRAW_CACHE_DIR or ~/.cache/draw-gluon)")
+    add("--accept_unverified_data", action="store_true",
+        help="go on with data whose SHA-256 is not the published one (binarized MNIST) or, on --resume, not "
+             "that of the data the run trained on so far; recorded in metrics.json. Without it, either stops")
     add("--seed", type=int, default=0, help="seed of the data order and of MXNet's RNG")
     add("--no-hybridize", dest="hybridize", action="store_false",
         help="run imperatively (slower; for debugging)")
@@ -164,7 +168,7 @@ def build_parser():
     add("--resume", metavar="RUN_DIR", default=None,
         help="continue the run in RUN_DIR from its newest checkpoint with the flags it was started "
              "with; only -t, -r, -v, -f, --checkpoint_freq, --data-dir, --gpu(s) and --no-hybridize "
-             "may be given anew (-t and -r rescale the schedule: the rate at each update is the one "
+             "(and --accept_unverified_data) may be given anew (-t and -r rescale the schedule: the rate at each update is the one "
              "the new values give)")
     return p
 
@@ -274,7 +278,7 @@ def _accepts(action, value):
 
 def data_options(args):
     """The keyword arguments of ``data.load`` beyond name, folder and binarisation."""
-    return {"resize": args.resize, "grey": args.grey}
+    return {"resize": args.resize, "grey": args.grey, "accept_unverified": args.accept_unverified_data}
 
 
 def config_from_args(args, channels=1):

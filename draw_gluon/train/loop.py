@@ -265,9 +265,10 @@ def prepare(args, objective, ctxs, dataset, run_dir, workers=ALONE):
                            dataset.labels.get("train") if objective.needs_labels else None, dataset.remake,
                            objective.corruption)
     state = {"samples_seen": 0, "train_time_s": 0.0, "data_time_s": 0.0, "wall_time_s": 0.0,
-             "skipped_updates": 0, "validation": [], "data_sha256": dataset.sha256}
+             "skipped_updates": 0, "validation": [], "accepted_unverified_data": False}
     restored = checkpoint.restore(run_dir, model, trainer, ctxs, set_aside=workers.rank == 0) if args.resume else None
     if restored:
+        check_same_data(restored.pop("data_sha256", {}), dataset.sha256, args.accept_unverified_data)
         state.update(restored)
         batches.restore(state.pop("batches"))
         # The stored optimizer brings the schedule of the -t it was saved under; a resume may
@@ -278,7 +279,22 @@ def prepare(args, objective, ctxs, dataset, run_dir, workers=ALONE):
         trainer.optimizer.lr_scheduler = lr_schedule(args, done)
     # args.json keeps the flags the run started with; the checkpoints say what it trains under now
     state["schedule"] = {k: getattr(args, k) for k in SCHEDULE}
+    state["data_sha256"] = dataset.sha256  # the data read now, whatever the run read before
+    state["accepted_unverified_data"] = state.get("accepted_unverified_data", False) or args.accept_unverified_data
     return model, trainer, batches, state
+
+
+def check_same_data(trained_on, now, accept):
+    """Stop (``ValueError``) if the data's SHA-256 per split ``now`` differs from what the run
+    ``trained_on``; with ``accept``, say so loudly and go on."""
+    changed = sorted(s for s in set(trained_on) | set(now) if trained_on.get(s) != now.get(s))
+    if not changed:
+        return
+    problem = (f"the {', '.join(changed)} split(s) read now have SHA-256 {[now.get(s) for s in changed]}, but this "
+               f"run trained on {[trained_on.get(s) for s in changed]}")
+    if not accept:
+        raise ValueError(f"{problem}; pass the run's own --data-dir, or --accept_unverified_data to go on with these")
+    print(f"WARNING: {problem}; going on as --accept_unverified_data asks", file=sys.stderr)
 
 
 class _Silent:
@@ -421,6 +437,7 @@ def final_metrics(objective, model, dataset, ctx, state, batch_size):
             "samples_per_s": state["samples_seen"] / max(state["train_time_s"], 1e-9),
             "data_wait_share": state["data_time_s"] / max(state["train_time_s"], 1e-9),
             "skipped_updates": state["skipped_updates"], "data_sha256": state["data_sha256"],
+            "accepted_unverified_data": state["accepted_unverified_data"],
             "schedule": state["schedule"], "validation": state["validation"]}
 
 
