@@ -17,7 +17,8 @@ setup(
     py_modules=["core"],
     # the pretrained models (draw_gluon.pretrained) and the fused kernels' source, compiled at first use
     package_data={"draw_gluon": ["zoo/*/*", "fused_ops.cc"]},
-    python_requires=">=3.8",
+    # MXNet 1.9.1 needs numpy < 1.24, which has no wheel for Python 3.12+ and does not build there
+    python_requires=">=3.8,<3.12",
     install_requires=[
         # MXNet 1.9.1 uses np.bool, removed in numpy 1.24; mxboard 0.1.0's generated protobuf
         # modules fail on protobuf 4+.
