@@ -212,8 +212,8 @@ def check_gpus(p, gpus):
     """Stop with a one-line error (``p.error``) unless MXNet sees every GPU numbered in ``gpus``."""
     seen = mx.context.num_gpus() if gpus else 0
     if gpus and seen == 0:
-        p.error("--gpu/--gpus but MXNet sees no GPU; install the CUDA build (pip install "
-                "'mxnet-cu112==1.9.1' in place of mxnet) and check the driver with nvidia-smi")
+        p.error("--gpu/--gpus but MXNet sees no GPU; install the CUDA build (make install EXTRA=gpu, or "
+                "pip uninstall mxnet && pip install 'mxnet-cu112==1.9.1') and check the driver with nvidia-smi")
     missing = [i for i in gpus if not 0 <= i < seen]
     if missing:
         p.error(f"no GPU {missing[0]}: MXNet sees {seen} GPU(s), numbered 0 to {seen - 1}")
