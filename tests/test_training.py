@@ -117,6 +117,21 @@ def test_resume_without_the_optimizer_state_keeps_the_schedule_where_it_was(tmp_
                                rtol=1e-6)
 
 
+def test_a_later_resume_keeps_the_schedule_after_the_optimizer_started_afresh(tmp_path):
+    # the committed long runs: a snapshot without Adam, resumed (Adam afresh), stopped, resumed again
+    common = TINY + ["--logdir", str(tmp_path), "-f", "640", "-r", "0.01", "--lr_schedule", "cosine"]
+    assert main(common + ["-t", "640", "--run_name", "run"]) == 0
+    benchmark("long_run").drop_optimizer(checkpoint.latest(str(tmp_path / "run")))
+    assert main(["--resume", str(tmp_path / "run"), "-t", "960", "-f", "960"]) == 0  # Adam now 5 updates old
+    assert main(["--resume", str(tmp_path / "run"), "-t", "1280", "-f", "1280"]) == 0
+    rates = dict(events(tmp_path / "run")["scalars"]["train/learning_rate"])
+    # updates 11-15 of the 15 that -t 960 makes, then 16-20 of the 20 of -t 1280
+    np.testing.assert_allclose([rates[s] for s in range(704, 961, 64)],
+                               0.005 * (1 + np.cos(np.pi * np.arange(10, 15) / 15)), rtol=1e-6)
+    np.testing.assert_allclose([rates[s] for s in range(1024, 1281, 64)],
+                               0.005 * (1 + np.cos(np.pi * np.arange(15, 20) / 20)), rtol=1e-6)
+
+
 def test_resume_with_another_rate_follows_the_new_schedule(tmp_path):
     common = TINY + ["--logdir", str(tmp_path), "-f", "640", "--lr_schedule", "cosine", "-t", "1280"]
     assert main(common + ["-r", "0.005", "--run_name", "whole"]) == 0

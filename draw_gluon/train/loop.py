@@ -271,12 +271,11 @@ def prepare(args, objective, ctxs, dataset, run_dir, workers=ALONE):
         check_same_data(restored.pop("data_sha256", {}), dataset.sha256, args.accept_unverified_data)
         state.update(restored)
         batches.restore(state.pop("batches"))
-        # The stored optimizer brings the schedule of the -t it was saved under; a resume may
-        # change -t, and the decay must then stretch to the new total. An optimizer started afresh
-        # (a snapshot kept without it) counts from 0 and would restart the decay at the base rate.
-        fresh = not trainer.optimizer.num_update
-        done = state["samples_seen"] // args.batch_size - state["skipped_updates"] if fresh else 0
-        trainer.optimizer.lr_scheduler = lr_schedule(args, done)
+        # The schedule follows the run's own updates, under the -t given now (a resume may stretch
+        # it). The optimizer's counter misses those made before it started afresh (from a snapshot
+        # kept without it), in this resume or an earlier one: offset the schedule by the difference.
+        updates = -(-state["samples_seen"] // args.batch_size) - state["skipped_updates"]
+        trainer.optimizer.lr_scheduler = lr_schedule(args, updates - trainer.optimizer.num_update)
     # args.json keeps the flags the run started with; the checkpoints say what it trains under now
     state["schedule"] = {k: getattr(args, k) for k in SCHEDULE}
     state["data_sha256"] = dataset.sha256  # the data read now, whatever the run read before
