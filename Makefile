@@ -26,9 +26,7 @@ $(VENV)/.installed-$(EXTRA): setup.py constraints.txt | venv
 install: $(VENV)/.installed-$(EXTRA)
 
 demo: install
-	$(PY) train_mnist.py --dataset mnist5k --attention --num_train_samples 60000 --val_freq 20000 \
-		--num_val_samples 500 --num_steps 16 --num_recurrent_units 128 --latent_dim 20 --read_size 5 \
-		--learning_rate 3e-3
+	$(PY) train_mnist.py --recipe demo
 
 test: install
 	$(PY) -m pytest -q tests

@@ -9,9 +9,9 @@ of the training loop: parameters, data order and RNG, and Adam's state where the
 15 MB) and ``curve.csv`` (images seen, training wall time, validation bound and its terms).
 ``resume`` rebuilds ``results/longrun-NAME`` from it when that folder is missing (a new machine) and
 continues with ``train_mnist.py --resume``.
-The runs: ``mnist-attention`` and ``mnist``, the paper's model with and without attention toward
-Table 2; ``two-digit-mnist``, the paper's two-digit experiment (Fig. 8); ``cluttered-mnist``, the
-section 4.1 classifier toward Table 1.
+The runs are the recipes of their names (draw_gluon/recipes.py): ``mnist-attention`` and ``mnist``,
+the paper's model with and without attention toward Table 2; ``two-digit-mnist``, the paper's
+two-digit experiment (Fig. 8); ``cluttered-mnist``, the section 4.1 classifier toward Table 1.
 """
 import argparse
 import csv
@@ -27,20 +27,20 @@ sys.path.insert(0, ROOT)
 
 from draw_gluon import checkpoint, viz  # noqa: E402
 from draw_gluon.io import atomic_dir, atomic_write  # noqa: E402
+from draw_gluon.recipes import RECIPES  # noqa: E402
+from draw_gluon.train.flags import RESUMABLE  # noqa: E402
 
-# Each run's flags: how it started, and (the resumable ones: -t -r -f -v --checkpoint_freq) how it goes on.
-STARTS = {
-    "mnist-attention": ["--attention", "-r", "2e-3", "--lr_schedule", "cosine", "-t", "15000000",
-                        "-f", "100000", "-v", "10000", "--checkpoint_freq", "25000"],
-    # The attention run's recipe on a shorter cosine, as that model learned faster from the start
-    # (docs/learning.md); a cosine can be stretched on resume if the run stalls short of Table 2.
-    "mnist": ["-r", "2e-3", "--lr_schedule", "cosine", "-t", "6000000",
-              "-f", "100000", "-v", "10000", "--checkpoint_freq", "25000"],
-    "two-digit-mnist": ["--preset", "two_digit_mnist", "-r", "1e-3", "--lr_schedule", "cosine",
-                        "-t", "2000000", "-f", "50000", "-v", "2000", "--checkpoint_freq", "25000"],
-    "cluttered-mnist": ["--preset", "cluttered_mnist", "-r", "5e-4", "--lr_schedule", "cosine", "-t", "32000000",
-                        "-f", "250000", "-v", "10000", "--checkpoint_freq", "100000"],
-}
+# The long runs, each the recipe of its name (draw_gluon/recipes.py).
+LONG_RUNS = ("mnist-attention", "mnist", "two-digit-mnist", "cluttered-mnist")
+
+
+def command(name, run_dir):
+    """train_mnist.py's arguments that start recipe ``name`` as ``run_dir``, or continue it there
+    with the recipe's resumable flags (budget, frequencies, rate), so editing those adjusts the run."""
+    if not os.path.isdir(run_dir):
+        return ["--recipe", name, "--logdir", os.path.dirname(run_dir), "--run_name", os.path.basename(run_dir)]
+    flags = RECIPES[name].flags
+    return ["--resume", run_dir] + [a for k in RESUMABLE if k in flags for a in (f"--{k}", str(flags[k]))]
 
 
 # Points to hold a run's validation curve against: (images seen, bound in nats, label).
@@ -86,16 +86,12 @@ def _nice_session(pid):
 def resume(name, data_dir):
     rebuild(name)
     _, run_dir = folders(name)
-    # The run's own flags again: train_mnist.py accepts them unchanged on --resume, and takes the
-    # resumable ones (-t, -f, -v, --checkpoint_freq) from here, so editing STARTS adjusts those.
-    where = ["--resume", run_dir] if os.path.isdir(run_dir) else [
-        "--logdir", os.path.dirname(run_dir), "--run_name", os.path.basename(run_dir)]
     log = open(os.path.join(ROOT, "results", f"longrun-{name}.log"), "a")
     # One OpenMP thread: measured at ~85 images/s, as fast as two, and it leaves a core free. With two
     # threads, any other work on the machine stalls the run (its threads spin waiting for each other).
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
-    process = subprocess.Popen(["nice", "-n", "19", sys.executable, os.path.join(ROOT, "train_mnist.py")] + where +
-                               STARTS[name] + ["--data-dir", data_dir], stdout=log, stderr=log, env=env,
+    process = subprocess.Popen(["nice", "-n", "19", sys.executable, os.path.join(ROOT, "train_mnist.py")] +
+                               command(name, run_dir) + ["--data-dir", data_dir], stdout=log, stderr=log, env=env,
                                start_new_session=True)
     _nice_session(process.pid)
     print(f"{name}: training in the background, pid {process.pid}, log {log.name}")
@@ -172,7 +168,7 @@ def plot(name, out=None):
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("command", choices=("resume", "snapshot", "plot"))
-    p.add_argument("name", choices=sorted(STARTS))
+    p.add_argument("name", choices=LONG_RUNS)
     p.add_argument("--data-dir", default=os.environ.get("DRAW_DATA_DIR"),
                    help="the run's --data-dir, for resume: the folder of binarized_mnist.npz (default: "
                         "$DRAW_DATA_DIR)")

@@ -40,9 +40,9 @@ from draw_gluon.train import Part, VariationalBound, make_trainer, train_step  #
 BATCH = 128
 SAMPLES = 1000  # images per generate() call timed for sampling
 CONFIGS = {
-    "paper, attention": DRAWConfig.mnist(attention=True),
-    "paper, no attention": DRAWConfig.mnist(attention=False),
-    "small, attention": DRAWConfig.mnist(attention=True).replace(num_steps=16, enc_size=128, dec_size=128,
+    "paper, attention": DRAWConfig(),
+    "paper, no attention": DRAWConfig(attention=False),
+    "small, attention": DRAWConfig().replace(num_steps=16, enc_size=128, dec_size=128,
                                                                  z_size=20),
 }
 

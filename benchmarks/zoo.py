@@ -26,6 +26,7 @@ from draw_gluon import checkpoint, data, model_zoo  # noqa: E402
 from draw_gluon.classifier import Classifier  # noqa: E402
 from draw_gluon.evaluation import evaluate_classifier, evaluate_nll  # noqa: E402
 from draw_gluon.io import atomic_dir, atomic_write  # noqa: E402
+from draw_gluon.recipes import RECIPES  # noqa: E402
 
 
 def score(model, dataset_name, data_dir, samples=1):
@@ -60,7 +61,8 @@ def ship(name, run_dir, data_dir):
     flags.update(state.get("schedule", {}))  # a resume may have changed them (args.json keeps the first)
     model = checkpoint.load_model(path)
     result = score(model, flags["dataset"], data_dir)
-    info = {"name": name, "dataset": flags["dataset"], "task": flags.get("task", "generate"),
+    recipe = flags.get("recipe") or (name if name in RECIPES else None)
+    info = {"name": name, "recipe": recipe, "dataset": flags["dataset"], "task": flags.get("task", "generate"),
             "images_seen": state["samples_seen"],
             "flags": {k: v for k, v in flags.items() if k not in ("data_dir", "logdir", "resume")},
             "test": result, "summary": summary(result)}

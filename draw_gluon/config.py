@@ -1,6 +1,7 @@
 """Every hyperparameter of a model in one JSON-serialisable object: DRAW, or the section 4.1 classifier.
 
-The presets are the paper's Table 3 (arXiv:1502.04623).
+The defaults are the paper's MNIST models (Table 3 of arXiv:1502.04623); the model of every
+experiment is its recipe's (:func:`draw_gluon.recipes.config`).
 """
 import dataclasses
 import json
@@ -71,7 +72,8 @@ def _read_json(path):
 
 @dataclasses.dataclass(frozen=True)
 class DRAWConfig(_Config):
-    """Hyperparameters of a :class:`~draw_gluon.DRAW` model.
+    """Hyperparameters of a :class:`~draw_gluon.DRAW` model; the defaults are the paper's MNIST model
+    with attention (Table 3: 64 glimpses, 256 LSTM units, 100 latent dimensions, read 2x2, write 5x5).
 
     Parameters
     ----------
@@ -113,25 +115,6 @@ class DRAWConfig(_Config):
         object.__setattr__(self, "conv", tuple(self.conv))
         if not all(type(c) is int and c > 0 for c in self.conv):
             raise ValueError(f"conv must list positive channel counts, got {self.conv}")
-
-    # Presets: the paper's Table 3.
-    @classmethod
-    def mnist(cls, attention=True):
-        """MNIST model: 64 glimpses, 256 LSTM units, 100 latent dims, read 2x2, write 5x5."""
-        return cls(image_shape=(1, 28, 28), num_steps=64, enc_size=256, dec_size=256, z_size=100,
-                   attention=attention, read_size=2, write_size=5)
-
-    @classmethod
-    def svhn(cls):
-        """SVHN model: 32 glimpses, 800 LSTM units, 100 latent dims, read and write 12x12, RGB 64x64."""
-        return cls(image_shape=(3, 64, 64), num_steps=32, enc_size=800, dec_size=800, z_size=100,
-                   attention=True, read_size=12, write_size=12)
-
-    @classmethod
-    def cifar10(cls):
-        """CIFAR-10 model: 64 glimpses, 400 LSTM units, 200 latent dims, read and write 5x5, RGB 32x32."""
-        return cls(image_shape=(3, 32, 32), num_steps=64, enc_size=400, dec_size=400, z_size=200,
-                   attention=True, read_size=5, write_size=5)
 
 
 @dataclasses.dataclass(frozen=True)

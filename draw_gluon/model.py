@@ -207,7 +207,7 @@ class DRAW(_Decoding, SavedBlock):
 
     def __init__(self, config=None, read=None, write=None, **kwargs):
         super().__init__(**kwargs)
-        self.config = config = config or DRAWConfig.mnist()
+        self.config = config = config or DRAWConfig()
         with self.name_scope():
             self.features = ConvFeatures(config.conv, config.image_shape) if config.conv else None
             shape = self.features.shape if config.conv else config.image_shape  # what the read sees

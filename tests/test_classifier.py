@@ -15,7 +15,7 @@ from mxnet import gluon
 import reference
 from conftest import benchmark, check_gradients, events, randomized
 import draw_gluon
-from draw_gluon import Classifier, ClassifierConfig, DRAW, DRAWConfig, data, load_model, load_run, model_zoo, viz
+from draw_gluon import Classifier, ClassifierConfig, DRAW, DRAWConfig, data, load_model, load_run, model_zoo, recipes, viz
 from draw_gluon.cli import main as cli, spread
 from draw_gluon.config import read_config
 from draw_gluon.train import config_from_args, main, parse_args
@@ -109,11 +109,18 @@ def test_glimpse_pictures_outline_each_window_on_the_bare_image():
         np.testing.assert_array_equal(frames[:, t + 1][~mask], bare[~mask])
 
 
-def test_the_cluttered_preset_is_the_papers_model_and_flags_still_win():
-    args = parse_args(["--preset", "cluttered_mnist"])
-    assert (args.task, args.dataset) == ("classify", "cluttered_mnist")
+def test_the_cluttered_recipe_is_the_papers_model_and_flags_still_win(capsys):
+    args = parse_args(["--recipe", "cluttered-mnist"])
+    assert (args.task, args.dataset, args.learning_rate, args.num_train_samples) == (
+        "classify", "cluttered_mnist", 5e-4, 32_000_000)  # the shipped model's training
     assert config_from_args(args) == ClassifierConfig()  # 100x100, 8 glimpses of 12x12, 256 units
-    assert parse_args(["--preset", "cluttered_mnist", "-s", "4"]).num_steps == 4
+    assert parse_args(["--recipe", "cluttered-mnist", "-s", "4"]).num_steps == 4
+    assert vars(parse_args(["--preset", "cluttered_mnist"])) == dict(vars(args), recipe=None, preset="cluttered_mnist")
+    with pytest.raises(SystemExit) as stop:
+        parse_args(["--recipe", "list"])
+    out = capsys.readouterr().out.splitlines()
+    assert stop.value.code == 0 and len(out) == len(recipes.RECIPES)
+    assert out[0].split()[0] == "mnist-attention" and "Table 2" in out[0]
 
 
 def test_classifying_a_dataset_without_labels_is_one_clear_error(tmp_path, capsys):

@@ -7,9 +7,9 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from conftest import TINY, benchmark, make_model, tiny_config
-from draw_gluon import checkpoint, load_run
-from draw_gluon.train import main
+from conftest import ROOT, TINY, benchmark, make_model, tiny_config
+from draw_gluon import checkpoint, load_run, recipes
+from draw_gluon.train import main, parse_args
 
 
 def test_plot_draws_the_committed_curve_as_a_png(tmp_path, monkeypatch):
@@ -75,3 +75,13 @@ def test_a_snapshot_over_the_size_limit_drops_adam_and_still_resumes(tmp_path, m
     os.remove(os.path.join(resumed, checkpoint.OPTIMIZER))
     with pytest.raises(checkpoint.CheckpointError, match=checkpoint.OPTIMIZER):
         checkpoint.verify(resumed)
+
+
+@pytest.mark.parametrize("name", ["mnist-attention", "mnist", "two-digit-mnist", "cluttered-mnist"])
+def test_each_long_run_trains_under_its_recipe(name):
+    long_run = benchmark("long_run")
+    committed = os.path.join(ROOT, "runs", name)  # its args.json: the flags it started with
+    args = parse_args(long_run.command(name, committed))
+    flags = recipes.RECIPES[name].flags
+    assert {k: getattr(args, k) for k in flags} == flags
+    assert long_run.command(name, "/nowhere/run")[:2] == ["--recipe", name]

@@ -8,7 +8,7 @@ from mxnet import autograd, gluon
 
 import reference
 from conftest import check_gradients, make_model, tiny_config
-from draw_gluon import DRAW, DRAWConfig, DRAWLoss
+from draw_gluon import DRAW, DRAWConfig, DRAWLoss, recipes
 
 
 def _inputs(config, batch, rng, dtype="float32"):
@@ -212,12 +212,21 @@ def test_used_inside_a_users_hybridized_block():
     assert out.shape == (3, config.num_pixels) and np.isfinite(out.asnumpy()).all()
 
 
-def test_paper_presets():
-    mnist = DRAWConfig.mnist()
-    assert (mnist.num_steps, mnist.enc_size, mnist.dec_size, mnist.z_size, mnist.read_size,
-            mnist.write_size, mnist.attention) == (64, 256, 256, 100, 2, 5, True)
-    assert not DRAWConfig.mnist(attention=False).attention
-    assert DRAWConfig.cifar10().image_shape == (3, 32, 32)
+@pytest.mark.parametrize("name, table_3", [  # ../shared/PAPER.md, Table 3
+    ("mnist-attention", dict(image_shape=(1, 28, 28), num_steps=64, enc_size=256, dec_size=256, z_size=100,
+                             attention=True, read_size=2, write_size=5)),
+    ("mnist", dict(image_shape=(1, 28, 28), num_steps=64, enc_size=256, z_size=100, attention=False)),
+    ("cifar10", dict(image_shape=(3, 32, 32), num_steps=64, enc_size=400, z_size=200, read_size=5, write_size=5)),
+    ("svhn", dict(num_steps=32, enc_size=800, z_size=100, read_size=12, write_size=12)),  # at 32x32, not 64x64
+    ("cluttered-mnist", dict(image_shape=(1, 100, 100), num_glimpses=8, hidden_size=256, read_size=12)),
+])
+def test_the_recipes_train_table_3s_models(name, table_3):
+    config = recipes.config(name)
+    assert {k: getattr(config, k) for k in table_3} == table_3
+
+
+def test_the_default_config_is_the_papers_mnist_model_with_attention():
+    assert DRAWConfig() == recipes.config("mnist-attention") == DRAW().config
 
 
 def test_config_json_round_trip_and_rejects_nonsense(tmp_path):

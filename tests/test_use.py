@@ -61,7 +61,7 @@ def test_sample_writes_a_grid_a_grid_gif_and_a_gif_per_sample(run):
 
 def windowed_model(read=None, write=None):
     """A 28 x 28 attention model whose windows are fixed by the biases of eq 21 (weights zero)."""
-    model = DRAW(DRAWConfig.mnist().replace(num_steps=3, enc_size=16, dec_size=16, z_size=4))
+    model = DRAW(DRAWConfig().replace(num_steps=3, enc_size=16, dec_size=16, z_size=4))
     model.initialize(mx.init.Normal(0.1))
     model(mx.nd.zeros((1, 1, 28, 28)))
     for block, raw in ((model.read, read), (model.write, write)):

@@ -7,6 +7,10 @@ import mxnet as mx
 
 from .. import data
 from ..config import ClassifierConfig, DRAWConfig
+from ..recipes import RECIPES, describe
+
+# --preset names of version 0.x, each now the recipe of the same name with "-" for "_"
+PRESETS = ("cluttered_mnist", "two_digit_mnist", "svhn", "cifar10")
 
 LR_SCHEDULES = ("constant", "linear", "poly", "cosine", "step")
 # Flags a resumed run may change, for that continuation (its args.json keeps the starting ones); the
@@ -19,20 +23,6 @@ MACHINE = ("gpu", "gpus", "hybridize", "kvstore", "accept_unverified_data")
 # The resumable flags that shape the trained model (a run's checkpoints record the ones it trained under).
 SCHEDULE = ("num_train_samples", "learning_rate")
 TASKS = ("generate", "classify")
-# The paper's experiments as flag defaults (flags given on the command line still win).
-PRESETS = {
-    "cluttered_mnist": dict(task="classify", dataset="cluttered_mnist", input_height=100, input_width=100,
-                            num_steps=8, num_recurrent_units=256, read_size=12),
-    # The paper gives no model for this one; 12x12 windows learn far faster on 60x60 than MNIST's (README)
-    "two_digit_mnist": dict(dataset="two_digit_mnist", input_height=60, input_width=60, attention=True,
-                            read_size=12, write_size=12),
-    "svhn": dict(dataset="svhn", input_height=32, input_width=32, attention=True, num_steps=32,
-                 num_recurrent_units=800, latent_dim=100, read_size=12, write_size=12),
-    "cifar10": dict(dataset="cifar10", input_height=32, input_width=32, attention=True, num_steps=64,
-                    num_recurrent_units=400, latent_dim=200, read_size=5, write_size=5),
-}
-
-
 class ArgumentParser(argparse.ArgumentParser):
     """argparse with a one-line error message (no usage dump) and exit code 2."""
 
@@ -82,16 +72,15 @@ def gpu_list(text):
 
 
 def build_parser():
-    paper = DRAWConfig.mnist()
+    paper = DRAWConfig()  # the paper's MNIST model (Table 3)
     p = ArgumentParser(prog="train_mnist.py", description="Train DRAW (Gregor et al. 2015) on MNIST.",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add = p.add_argument
-    add("--preset", choices=tuple(PRESETS), default=None,
-        help="the paper's experiments: cluttered_mnist = --task classify --dataset cluttered_mnist -hh 100 "
-             "-ww 100 -s 8 -u 256 -ar 12 (section 4.1); two_digit_mnist = --dataset two_digit_mnist -hh 60 "
-             "-ww 60 --attention -ar 12 -aw 12; svhn and cifar10 = those datasets at 32x32 with Table 3's models "
-             "(svhn: -s 32 -u 800 -l 100 -ar 12 -aw 12; cifar10: -s 64 -u 400 -l 200 -ar 5 -aw 5); "
-             "flags given as well override the preset's")
+    add("--recipe", choices=tuple(RECIPES) + ("list",), default=None,
+        help="train a named experiment (draw_gluon/recipes.py); flags given as well override its own. "
+             "--recipe list names them")
+    add("--preset", choices=PRESETS, default=None,
+        help="the recipe of the same name with '-' for '_' (kept from version 0.x)")
     add("--task", choices=TASKS, default="generate",
         help="generate: DRAW, trained on its variational bound; classify: the read-only attention "
              "classifier of section 4.1 (-s glimpses of -ar x -ar, -u LSTM units), on a labelled dataset")
@@ -173,10 +162,20 @@ def build_parser():
     return p
 
 
+def recipe_named(args):
+    """The recipe the flags ``args`` name with ``--recipe`` or ``--preset``, or None."""
+    name = args.recipe or (args.preset or "").replace("_", "-")
+    return RECIPES.get(name)
+
+
 def parse_args(argv=None):
     p = build_parser()
-    preset = p.parse_known_args(argv)[0].preset
-    p.set_defaults(**PRESETS.get(preset, {}))
+    named = p.parse_known_args(argv)[0]
+    if named.recipe == "list":
+        print(describe())
+        p.exit(0)
+    recipe = recipe_named(named)
+    p.set_defaults(**(recipe.flags if recipe else {}))
     args = p.parse_args(argv)
     if args.resume:
         args = _resumed_args(p, args, _given_flags(p, argv))
