@@ -59,7 +59,7 @@ def decoder_shapes(config):
 def matmul_shapes(config):
     """The (in, out) shapes of every linear map DRAW applies once per glimpse in training (eqs 1-2, 5,
     7, 21, 28)."""
-    # without attention the image's share of the read is projected once (DRAW._folded_encoder)
+    # without attention the image's share of the read is projected once (fast.folded_encoder)
     read = 2 * config.image_shape[0] * config.read_size ** 2 if config.attention else config.num_pixels
     encoder = [(read + config.dec_size, 4 * config.enc_size), (config.enc_size, 4 * config.enc_size),  # (5)
                (config.enc_size, 2 * config.z_size)]  # (1)-(2)

@@ -22,13 +22,10 @@ import shutil
 import sys
 
 import mxnet as mx
+from mxnet.gluon import HybridBlock
 
-from .classifier import Classifier
-from .config import read_config
+from .config import DRAWConfig, read_config
 from .io import atomic_dir, atomic_path, atomic_write, file_digest
-from .model import DRAW, trainable
-
-MODELS = (DRAW, Classifier)
 
 KEEP = 2
 OPTIMIZER = "optimizer.nd"
@@ -38,6 +35,33 @@ LEGACY = "trainer.states"  # before 1.0: the optimizer pickled by gluon.Trainer.
 
 class CheckpointError(ValueError):
     """A checkpoint is incomplete, damaged, or belongs to another model."""
+
+
+class SavedBlock(HybridBlock):
+    """A block built from one config object (``self.config``, of type ``config_class``), saved as
+    ``config.json`` plus ``model.params`` and rebuilt from them: :class:`~draw_gluon.DRAW` and
+    :class:`~draw_gluon.Classifier`."""
+
+    config_class = DRAWConfig
+
+    def save(self, directory):
+        """Write ``config.json`` and ``model.params`` into ``directory`` (created if missing)."""
+        os.makedirs(directory, exist_ok=True)
+        self.config.to_json(os.path.join(directory, "config.json"))
+        with atomic_path(os.path.join(directory, "model.params")) as tmp:
+            self.save_parameters(tmp)
+
+    @classmethod
+    def load(cls, directory, ctx=None):
+        """Rebuild a model saved with :meth:`save` (config and parameters) on ``ctx``."""
+        model = cls(cls.config_class.from_json(os.path.join(directory, "config.json")))
+        model.load_parameters(os.path.join(directory, "model.params"), ctx=ctx or mx.current_context())
+        return model
+
+
+def trainable(block):
+    """The parameters that Adam updates (learned initial states included; fixed ones excluded)."""
+    return [p for p in block.collect_params().values() if p.grad_req != "null"]
 
 
 def save(run_dir, model, trainer, state):
@@ -245,8 +269,11 @@ def convert_legacy(path):
 def load_model(directory, ctx=None):
     """The model saved in ``directory`` by ``save``: a :class:`DRAW` or a :class:`Classifier`, as its
     ``config.json`` says."""
+    from .classifier import Classifier  # imported here: the models' modules import this one
+    from .model import DRAW
+
     config = read_config(os.path.join(directory, "config.json"))
-    model_class = next(m for m in MODELS if m.config_class is type(config))
+    model_class = next(m for m in (DRAW, Classifier) if m.config_class is type(config))
     return model_class.load(directory, ctx)
 
 

@@ -9,8 +9,10 @@ import mxnet as mx
 from mxnet.gluon import nn
 
 from .attention import Glimpse
+from .checkpoint import SavedBlock
 from .config import ClassifierConfig
-from .model import InitialState, LSTMCell, SavedBlock, _quiet_unused_inputs
+from .fast import LSTMCell
+from .model import InitialState, _quiet_unused_inputs
 
 
 class Classifier(SavedBlock):

@@ -93,7 +93,7 @@ class DRAWConfig(_Config):
         Learn the LSTMs' initial hidden and cell states; zeros if False.
     conv : tuple of int
         Channels of a convolutional front end (DCRAW), one strided 3x3 convolution each: the
-        encoder then reads feature maps, not pixels (:class:`~draw_gluon.model.ConvFeatures`).
+        encoder then reads feature maps, not pixels (:class:`~draw_gluon.dcraw.ConvFeatures`).
         Empty (the paper's model): it reads the image.
     """
 

@@ -1,18 +1,17 @@
 """The DRAW network (section 2 of arXiv:1502.04623) as one hybridizable Gluon block."""
 import collections
 import contextlib
-import os
 import warnings
 import weakref
 
 import mxnet as mx
-import numpy as np
-from mxnet.gluon import HybridBlock, nn, rnn
+from mxnet.gluon import HybridBlock, nn
 
-from . import fused
+from . import fast
 from .attention import BasicRead, BasicWrite, SelectiveRead, SelectiveWrite
+from .checkpoint import SavedBlock
 from .config import DRAWConfig
-from .io import atomic_path
+from .dcraw import ConvFeatures
 
 # Each model's hybridized sampler, kept outside the model so that Gluon does not count it as a child.
 _GENERATORS = weakref.WeakKeyDictionary()
@@ -33,59 +32,9 @@ def _quiet_unused_inputs():
         yield
 
 
-def lstm_step(F, i2h, states, h2h_weight, h2h_bias, n, fuse=False):
-    """One LSTM update from the input's projection ``i2h`` (B, 4n); Gluon's gate order (i, f, c, o).
-
-    With ``fuse`` the element-wise part is one fused kernel (:mod:`draw_gluon.fused`); the
-    operators below are its reference.
-    """
-    # elemwise_* rather than + and *: NDArray operators broadcast, which is slow when imperative
-    gates = F.elemwise_add(i2h, F.FullyConnected(states[0], h2h_weight, h2h_bias, num_hidden=4 * n))
-    if fuse:
-        h, c, _ = F.draw_lstm_pointwise(gates, states[1])
-        return h, [h, c]
-    gate = lambda k, kind: F.Activation(F.slice_axis(gates, axis=1, begin=k * n, end=(k + 1) * n),
-                                        act_type=kind)
-    in_gate, forget_gate, in_transform, out_gate = (gate(0, "sigmoid"), gate(1, "sigmoid"),
-                                                    gate(2, "tanh"), gate(3, "sigmoid"))
-    c = F.elemwise_add(F.elemwise_mul(forget_gate, states[1]), F.elemwise_mul(in_gate, in_transform))
-    h = F.elemwise_mul(out_gate, F.Activation(c, act_type="tanh"))
-    return h, [h, c]
-
-
-class LSTMCell(rnn.LSTMCell):
-    """Gluon's LSTM cell (same parameters, same equations) on MXNet's fast CPU operators.
-
-    Gluon's cell uses the element-wise ``sigmoid``/``tanh`` and ``SliceChannel``; oneDNN's
-    ``Activation`` runs 5-10x faster here, and ``slice_axis`` has a far cheaper backward. In float32
-    and float64 on CPU the element-wise part runs as one fused kernel when it is available
-    (:mod:`draw_gluon.fused`).
-    """
-
-    _dtype = "float32"
-
-    def cast(self, dtype):
-        self._dtype = np.dtype(dtype).name
-        super().cast(dtype)
-
-    def fuse(self):
-        """Whether this cell's steps, traced now, use the fused kernel."""
-        return fused.enabled(self._dtype)
-
-    def hybrid_forward(self, F, inputs, states, i2h_weight, h2h_weight, i2h_bias, h2h_bias):
-        n = self._hidden_size
-        i2h = F.FullyConnected(inputs, i2h_weight, i2h_bias, num_hidden=4 * n)
-        return lstm_step(F, i2h, states, h2h_weight, h2h_bias, n, self.fuse())
-
-
 def first_context(block):
     """The (first) device that holds ``block``'s parameters."""
     return next(iter(block.collect_params().values())).list_ctx()[0]
-
-
-def trainable(block):
-    """The parameters that Adam updates (learned initial states included; fixed ones excluded)."""
-    return [p for p in block.collect_params().values() if p.grad_req != "null"]
 
 
 class InitialState(HybridBlock):
@@ -102,81 +51,15 @@ class InitialState(HybridBlock):
         return [F.broadcast_like(s, batch_like, lhs_axes=(0,), rhs_axes=(0,)) for s in (h0, c0)]
 
 
-class ConvFeatures(HybridBlock):
-    """DCRAW's convolutional front end: 3x3 convolutions of stride 2 (padding 1), each followed by
-    a ReLU, from flat images ``(B, C*H*W)`` to flat feature maps ``(B, K*H'*W')`` of :attr:`shape`.
-
-    Each layer halves the height and width (rounding up), so feature ``(j, i)`` (1-based) is centred
-    on pixel ``(s (j - 1) + 1, s (i - 1) + 1)`` with ``s`` the :attr:`stride`.
-    """
-
-    def __init__(self, channels, image_shape, **kwargs):
-        super().__init__(**kwargs)
-        self.image_shape = tuple(image_shape)
-        c, height, width = self.image_shape
-        with self.name_scope():
-            self.layers = nn.HybridSequential()
-            for k in channels:
-                self.layers.add(nn.Conv2D(k, 3, strides=2, padding=1, in_channels=c, activation="relu"))
-                c, height, width = k, (height + 1) // 2, (width + 1) // 2
-        self.shape, self.stride = (c, height, width), 2 ** len(channels)
-
-    def hybrid_forward(self, F, x):
-        return self.layers(x.reshape((0,) + self.image_shape)).reshape((0, -1))
-
-    def window_on_image(self, windows):
-        """Read windows ``(..., 5)`` (NumPy, ``attention.WINDOW_FIELDS``) placed on the feature maps,
-        as the same windows in the image's pixel coordinates."""
-        s = self.stride
-        gX, gY, sigma2, delta, gamma = (windows[..., k] for k in range(5))
-        return np.stack([s * (gX - 1) + 1, s * (gY - 1) + 1, s * s * sigma2, s * delta, gamma], axis=-1)
+def decode(decoder, write, z, dec_state, c):
+    """Eqs 7-8, shared by :class:`DRAW` and its :class:`Generator`: ``h_dec``, the decoder's state,
+    ``c_t`` and the write window (a list, empty without attention)."""
+    h_dec, dec_state = decoder(z, dec_state)  # (7)
+    w, *window = write(h_dec)
+    return h_dec, dec_state, c + w, window  # (8)
 
 
-class SavedBlock(HybridBlock):
-    """A block built from one config object (``self.config``, of type ``config_class``), saved as
-    ``config.json`` plus ``model.params`` and rebuilt from them."""
-
-    config_class = DRAWConfig
-
-    def save(self, directory):
-        """Write ``config.json`` and ``model.params`` into ``directory`` (created if missing)."""
-        os.makedirs(directory, exist_ok=True)
-        self.config.to_json(os.path.join(directory, "config.json"))
-        with atomic_path(os.path.join(directory, "model.params")) as tmp:
-            self.save_parameters(tmp)
-
-    @classmethod
-    def load(cls, directory, ctx=None):
-        """Rebuild a model saved with :meth:`save` (config and parameters) on ``ctx``."""
-        model = cls(cls.config_class.from_json(os.path.join(directory, "config.json")))
-        model.load_parameters(os.path.join(directory, "model.params"), ctx=ctx or mx.current_context())
-        return model
-
-
-class _Decoding:
-    """Eqs 7-8 and section 2.3, shared by :class:`DRAW` and its :class:`Generator`.
-
-    Needs the attributes ``config``, ``dec_init``, ``decoder`` and ``write``.
-    """
-
-    def _decode_step(self, F, z, dec_state, c, write_windows):
-        h_dec, dec_state = self.decoder(z, dec_state)  # (7)
-        w, *window = self.write(h_dec)
-        write_windows += window
-        return h_dec, dec_state, c + w  # (8)
-
-    def _generate(self, F, z):
-        """Section 2.3: the decoder and write alone, driven by ``z`` of shape (B, T, Z)."""
-        dec_state = self.dec_init(z)
-        c, canvases, write_windows = 0, [], []
-        for t in range(self.config.num_steps):
-            z_t = F.slice_axis(z, axis=1, begin=t, end=t + 1).reshape((0, -1))
-            _, dec_state, c = self._decode_step(F, z_t, dec_state, c, write_windows)
-            canvases.append(c)
-        return [F.zeros_like(canvases[0])] + canvases, write_windows
-
-
-class DRAW(_Decoding, SavedBlock):
+class DRAW(SavedBlock):
     """Deep Recurrent Attentive Writer.
 
     Parameters
@@ -202,7 +85,7 @@ class DRAW(_Decoding, SavedBlock):
     mu, log_sigma : (B, T, Z) parameters of each Q(Z_t | h_enc_t).
     """
 
-    # Without attention, project the image into the encoder once per forward (see _folded_encoder).
+    # Without attention, project the image into the encoder once per forward (fast.folded_encoder).
     fold_image_projection = True
 
     def __init__(self, config=None, read=None, write=None, **kwargs):
@@ -217,8 +100,8 @@ class DRAW(_Decoding, SavedBlock):
                 write = (SelectiveWrite(config.write_size, config.image_shape) if config.attention
                          else BasicWrite(config.image_shape))
             self.read, self.write = read, write
-            self.encoder = LSTMCell(config.enc_size, input_size=read.size + config.dec_size)
-            self.decoder = LSTMCell(config.dec_size, input_size=config.z_size)
+            self.encoder = fast.LSTMCell(config.enc_size, input_size=read.size + config.dec_size)
+            self.decoder = fast.LSTMCell(config.dec_size, input_size=config.z_size)
             self.q = nn.Dense(2 * config.z_size, in_units=config.enc_size, flatten=False)  # (1), (2)
             self.enc_init = InitialState(config.enc_size, config.learn_init_state)
             self.dec_init = InitialState(config.dec_size, config.learn_init_state)
@@ -227,10 +110,8 @@ class DRAW(_Decoding, SavedBlock):
     def noise(self, batch_size, ctx=None):
         """Standard normal noise ``(batch_size, T, Z)`` from MXNet's RNG (``mx.random.seed``), on
         ``ctx`` (default: the model's own device)."""
-        shape, ctx = (batch_size, self.config.num_steps, self.config.z_size), ctx or first_context(self)
-        if fused.enabled():  # MXNet's random states, drawn ~3x faster than by its random.normal
-            return mx.nd.draw_normal(mx.nd.empty(shape, ctx=ctx))
-        return mx.nd.random.normal(shape=shape, ctx=ctx)
+        shape = (batch_size, self.config.num_steps, self.config.z_size)
+        return fast.standard_normal(shape, ctx or first_context(self))
 
     def _check_images(self, x):
         expected = (self.config.image_shape, (self.config.num_pixels,))
@@ -272,29 +153,33 @@ class DRAW(_Decoding, SavedBlock):
         enc_state = self.enc_init(x)
         canvases = [F.zeros_like(x)]  # c_0 = 0, not learned
         mus, log_sigmas, read_windows, write_windows = [], [], [], []
-        fold = self.fold_image_projection and type(self.read) is BasicRead and self.features is None
-        encode = self._folded_encoder(F, x) if fold else self._encoder(F, x)
+        encode = self._encoder(F, x)
         for t in range(self.config.num_steps):
-            h_enc, enc_state, window = encode(F.Activation(canvases[-1], act_type="sigmoid"), h_dec, enc_state)
-            read_windows += window
+            c = canvases[-1]
+            h_enc, enc_state, window = encode(F.Activation(c, act_type="sigmoid"), h_dec, enc_state)  # (3)-(5)
             q = self.q(h_enc)  # (1), (2)
-            mu, log_sigma = F.slice_axis(q, axis=1, begin=0, end=Z), F.slice_axis(q, axis=1, begin=Z, end=None)
-            eps_t = F.slice_axis(eps, axis=1, begin=t, end=t + 1).reshape((0, -1))
-            z = mu + F.exp(log_sigma) * eps_t  # (6), reparameterised
-            h_dec, dec_state, c = self._decode_step(F, z, dec_state, canvases[-1], write_windows)
+            mu, log_sigma = (F.slice_axis(q, axis=1, begin=b, end=e) for b, e in ((0, Z), (Z, None)))
+            z = mu + F.exp(log_sigma) * F.slice_axis(eps, axis=1, begin=t, end=t + 1).reshape((0, -1))  # (6)
+            h_dec, dec_state, c, w_window = decode(self.decoder, self.write, z, dec_state, c)  # (7), (8)
             canvases.append(c)
             mus.append(mu)
             log_sigmas.append(log_sigma)
+            read_windows += window
+            write_windows += w_window
         return canvases, mus, log_sigmas, read_windows, write_windows
 
     def _encoder(self, F, x):
-        """Eqs 3-5 as written: ``encode(sigmoid(c_{t-1}), h_dec, enc_state) -> h_enc, enc_state, window``.
+        """Eqs 3-5 for the images ``x``: ``encode(sigmoid(c_{t-1}), h_dec, enc_state) -> h_enc,
+        enc_state, window`` (window a list, empty without attention). Without attention the equal
+        :func:`~draw_gluon.fast.folded_encoder` takes their place.
 
-        With a convolutional front end ``phi``, the read sees ``phi(x)`` and the error
+        With a convolutional front end ``phi`` (DCRAW), the read sees ``phi(x)`` and the error
         ``phi(x) - phi(sigmoid(c_{t-1}))``: the difference of features, not ``phi`` of eq 3's error
         image, because the ReLUs would drop the error's negative half (where the canvas overshoots)
         and ``phi(x)`` is computed once rather than at every glimpse.
         """
+        if self.fold_image_projection and type(self.read) is BasicRead and self.features is None:
+            return fast.folded_encoder(F, self.encoder, x, self.config.num_pixels)
         phi = self.features or (lambda image: image)
         x = phi(x)
 
@@ -302,28 +187,6 @@ class DRAW(_Decoding, SavedBlock):
             x_hat = x - phi(canvas)  # (3)
             r, *window = self.read(x, x_hat, h_dec)  # (4)
             return (*self.encoder(F.concat(r, h_dec, dim=1), enc_state), window)  # (5)
-        return encode
-
-    def _folded_encoder(self, F, x):
-        """Eqs 3-5 without attention, the image's share of the encoder's input projection done once.
-
-        With the encoder's input weights split by columns as ``W = [W_x, W_x^, W_h]`` for the read
-        ``[x, x_hat]`` (section 3.1) and ``h_dec``:
-        ``W [x, x - sigmoid(c), h_dec] = (W_x + W_x^) x + [-W_x^, W_h] [sigmoid(c), h_dec]``,
-        so each glimpse multiplies ``C*H*W`` fewer columns. Same parameters as :meth:`_encoder`.
-        """
-        cell, D, n = self.encoder, self.config.num_pixels, self.config.enc_size
-        W, b, W_hh, b_hh = (p.var() if F is mx.sym else p.data(x.context)
-                            for p in (cell.i2h_weight, cell.i2h_bias, cell.h2h_weight, cell.h2h_bias))
-        W_x, W_xhat, W_h = (F.slice_axis(W, axis=1, begin=a, end=e) for a, e in ((0, D), (D, 2 * D), (2 * D, None)))
-        image_part = F.FullyConnected(x, W_x + W_xhat, b, num_hidden=4 * n)
-        W_glimpse = F.concat(-W_xhat, W_h, dim=1)
-        fuse = cell.fuse()
-
-        def encode(canvas, h_dec, enc_state):
-            i2h = F.elemwise_add(image_part, F.FullyConnected(F.concat(canvas, h_dec, dim=1), W_glimpse,
-                                                              no_bias=True, num_hidden=4 * n))
-            return (*lstm_step(F, i2h, enc_state, W_hh, b_hh, n, fuse), [])
         return encode
 
     # ----------------------------------------------------- pictures and reuse
@@ -374,7 +237,19 @@ class DRAW(_Decoding, SavedBlock):
 
 
 
-class Generator(_Decoding, HybridBlock):
+def generate_canvases(F, model, z):
+    """Section 2.3: the decoder and write alone, driven by ``z`` of shape (B, T, Z), for ``model``
+    (a :class:`DRAW` or its :class:`Generator`). Returns the canvases c_0 .. c_T and the write windows."""
+    dec_state, c, canvases, write_windows = model.dec_init(z), 0, [], []
+    for t in range(model.config.num_steps):
+        z_t = F.slice_axis(z, axis=1, begin=t, end=t + 1).reshape((0, -1))
+        _, dec_state, c, window = decode(model.decoder, model.write, z_t, dec_state, c)  # (7), (8)
+        canvases.append(c)
+        write_windows += window
+    return [F.zeros_like(canvases[0])] + canvases, write_windows
+
+
+class Generator(HybridBlock):
     """The generative half of a :class:`DRAW` alone (section 2.3), sharing its parameters.
 
     Maps noise ``z`` of shape (n, T, Z) to the canvases as probabilities, (n, T + 1, C*H*W) with
@@ -388,6 +263,6 @@ class Generator(_Decoding, HybridBlock):
         self.dec_init, self.decoder, self.write = draw.dec_init, draw.decoder, draw.write
 
     def hybrid_forward(self, F, z):
-        canvases, write_windows = self._generate(F, z)
+        canvases, write_windows = generate_canvases(F, self, z)
         probs = F.Activation(F.stack(*canvases, axis=1), act_type="sigmoid")
         return (probs, F.stack(*write_windows, axis=1)) if write_windows else probs

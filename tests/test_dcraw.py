@@ -16,7 +16,7 @@ from draw_gluon.cli import main as cli, spread
 from draw_gluon.config import read_config
 from draw_gluon.data.targets import Corruption, corruption, mask_squares
 from draw_gluon.evaluation import evaluate_nll
-from draw_gluon.model import ConvFeatures
+from draw_gluon.dcraw import ConvFeatures
 from draw_gluon.train import main as train
 
 

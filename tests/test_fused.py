@@ -17,7 +17,7 @@ from conftest import check_gradients, make_model, tiny_config
 from draw_gluon import DRAWLoss, fused
 from draw_gluon.attention import filter_image, filterbank, unfilter_patch
 from draw_gluon.export import export_model
-from draw_gluon.model import lstm_step
+from draw_gluon.fast import lstm_step
 
 pytestmark = pytest.mark.skipif(not fused.enabled(), reason="the fused kernels did not build here "
                                 "(see the warning); the reference operators are tested elsewhere")

@@ -9,6 +9,7 @@ from mxnet import autograd, gluon
 import reference
 from conftest import check_gradients, make_model, tiny_config
 from draw_gluon import DRAW, DRAWConfig, DRAWLoss, recipes
+from draw_gluon.model import generate_canvases
 
 
 def _inputs(config, batch, rng, dtype="float32"):
@@ -245,7 +246,7 @@ def test_config_json_round_trip_and_rejects_nonsense(tmp_path):
 def test_fast_lstm_cell_equals_gluons_cell():
     """The cell DRAW uses (fast CPU operators) against Gluon's own LSTMCell with the same parameters."""
     from mxnet.gluon import rnn
-    from draw_gluon.model import LSTMCell
+    from draw_gluon.fast import LSTMCell
 
     fast, plain = LSTMCell(7, input_size=5), rnn.LSTMCell(7, input_size=5)
     for cell in (fast, plain):
@@ -271,7 +272,7 @@ def test_hybridized_generator_equals_the_imperative_decoder(attention):
     model = make_model(tiny_config(attention))
     z = mx.nd.random.normal(shape=(3, 3, 4))
     probs, windows = model.generate(3, z=z)
-    canvases, plain_windows = model._generate(mx.nd, z)  # the decoder loop run op by op
+    canvases, plain_windows = generate_canvases(mx.nd, model, z)  # the decoder loop run op by op
     np.testing.assert_allclose(probs[:, -1].asnumpy().reshape(3, -1),
                                mx.nd.sigmoid(canvases[-1]).asnumpy(), rtol=1e-5)
     assert (windows is None) == (not attention)

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from .. import checkpoint, data, viz
 from ..io import atomic_dir, atomic_write, exclusive
-from ..model import trainable
+from ..checkpoint import trainable
 from .flags import SCHEDULE, build_parser, config_from_args, data_options, inconsistency, parse_args
 from .objectives import TASKS, objective_of
 INTERRUPTED = 130  # exit code after Ctrl-C, as a shell reports for SIGINT
