@@ -6,7 +6,6 @@ before the windows are drawn, so rectangles land between pixels and stay thin.
 import imageio.v3 as iio
 import mxnet as mx
 import numpy as np
-from mxboard.summary import Summary
 from mxboard.utils import make_image_grid
 
 WRITE_COLOUR = (255, 40, 40)
@@ -116,12 +115,3 @@ def figure_png(figure):
     canvas.draw()
     return png_bytes(np.asarray(canvas.buffer_rgba())[..., :3])
 
-
-def image_summary(tag, encoded, frame):
-    """A TensorBoard image summary holding already-encoded bytes (PNG, or a GIF it animates).
-
-    mxboard's ``add_image`` always re-encodes as PNG, which would drop every frame but the first.
-    """
-    height, width, channels = frame.shape
-    image = Summary.Image(height=height, width=width, colorspace=channels, encoded_image_string=encoded)
-    return Summary(value=[Summary.Value(tag=tag, image=image)])

@@ -6,6 +6,7 @@ import numpy as np
 from PIL import Image
 
 from draw_gluon import viz
+from draw_gluon.runlog import image_summary
 
 
 def window(gX, gY, sigma2, delta, gamma=1.0):
@@ -82,7 +83,7 @@ def test_gif_animates_and_loops():
 def test_image_summary_carries_the_encoded_bytes():
     frame = np.zeros((10, 12, 3), dtype=np.uint8)
     png = viz.png_bytes(frame)
-    summary = viz.image_summary("pictures/x", png, frame)
+    summary = image_summary("pictures/x", png, frame)
     image = summary.value[0].image
     assert summary.value[0].tag == "pictures/x"
     assert (image.height, image.width, image.colorspace) == (10, 12, 3)

@@ -15,13 +15,12 @@ import time
 import mxnet as mx
 import numpy as np
 from gluoncv.utils import LRScheduler
-from mxboard import SummaryWriter
-from mxboard.proto.event_pb2 import Event, SessionLog
 from mxnet import autograd, gluon
 from tqdm import tqdm
 
-from .. import checkpoint, data, viz
+from .. import checkpoint, data
 from ..io import atomic_dir, atomic_write, exclusive
+from ..runlog import RunLog, SilentLog
 from ..checkpoint import trainable
 from .flags import SCHEDULE, build_parser, config_from_args, data_options, inconsistency, parse_args
 from .objectives import TASKS, objective_of
@@ -180,23 +179,12 @@ def open_run(args, config):
     return run_dir
 
 
-def log_pictures(objective, model, images, labels, writer, run_dir, seen):
-    """The objective's pictures, into ``run_dir/pictures`` and the event file (TensorBoard animates
-    a GIF)."""
-    folder = os.path.join(run_dir, "pictures")
-    os.makedirs(folder, exist_ok=True)
-    for tag, (encoded, ext, frame) in objective.pictures(model, images, labels).items():
-        atomic_write(os.path.join(folder, f"{tag}-{seen:010d}.{ext}"), encoded)
-        # mxboard has no public call for an already-encoded image, so reach for its file writer.
-        writer._file_writer.add_summary(viz.image_summary(f"pictures/{tag}", encoded, frame), seen)
-
-
-def validate(objective, model, images, labels, batch_size, ctx, writer, run_dir, seen):
-    """Score ``images`` (and ``labels``), log the scores and the objective's pictures; return the scores."""
+def validate(objective, model, images, labels, batch_size, ctx, log, seen):
+    """Score ``images`` (and ``labels``), log the scores and the objective's pictures in ``log`` (a
+    :class:`~draw_gluon.runlog.RunLog`) at ``seen``; return the scores."""
     val = evaluate(objective, model, images, labels, ctx, batch_size)
-    for tag, value in val.items():
-        writer.add_scalar(f"valid/{tag}", value, seen)
-    log_pictures(objective, model, images, labels, writer, run_dir, seen)
+    log.scalars("valid", val, seen)
+    log.pictures(objective.pictures(model, images, labels), seen)
     return val
 
 
@@ -296,26 +284,6 @@ def check_same_data(trained_on, now, accept):
     print(f"WARNING: {problem}; going on as --accept_unverified_data asks", file=sys.stderr)
 
 
-class _Silent:
-    """Stands in for the event file on the workers other than rank 0, which write nothing."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        pass
-
-    def add_scalar(self, *args, **kwargs):
-        pass
-
-    def add_event(self, event):
-        pass
-
-    @property
-    def _file_writer(self):
-        return self
-
-
 def _train_loop(args, ctxs, dataset, objective, run_dir, workers=ALONE):
     """Train until the sample budget or a stop request; returns the model and the run state."""
     model, trainer, batches, state = prepare(args, objective, ctxs, dataset, run_dir, workers)
@@ -327,14 +295,9 @@ def _train_loop(args, ctxs, dataset, objective, run_dir, workers=ALONE):
             checkpoint.save(run_dir, model, trainer, dict(state, batches=batches.state()))
 
     started, seen, nonfinite = time.time(), state["samples_seen"], 0
-    writer = SummaryWriter(logdir=run_dir, flush_secs=10, verbose=False) if lead else _Silent()
-    with writer, StopRequest() as stop, tqdm(total=args.num_train_samples, initial=seen, unit="img",
-                                             dynamic_ncols=True, disable=not lead) as bar:
-        # A START event makes TensorBoard drop the events at later steps, left by a run killed after
-        # its last checkpoint; it heeds START only in files that declare version 2 (mxboard's do not).
-        writer._file_writer.add_event(Event(wall_time=time.time(), file_version="brain.Event:2"))
-        start = SessionLog(status=SessionLog.START)
-        writer._file_writer.add_event(Event(wall_time=time.time(), step=seen + 1, session_log=start))
+    log = RunLog(run_dir, seen) if lead else SilentLog()
+    with log, StopRequest() as stop, tqdm(total=args.num_train_samples, initial=seen, unit="img",
+                                          dynamic_ncols=True, disable=not lead) as bar:
         while seen < args.num_train_samples and not stop.requested:
             tick = time.perf_counter()
             batch, labels = batches.next(args.num_train_samples - seen)
@@ -352,11 +315,9 @@ def _train_loop(args, ctxs, dataset, objective, run_dir, workers=ALONE):
             state["samples_seen"] = seen
             nonfinite = 0 if step.updated else nonfinite + 1
             state["skipped_updates"] += not step.updated
-            for tag, value in (*step.terms.items(), ("grad_norm", step.grad_norm),
-                               ("learning_rate", trainer.learning_rate),
-                               ("samples_per_s", len(batch) / (done - tick)),
-                               ("skipped_updates", state["skipped_updates"])):
-                writer.add_scalar(f"train/{tag}", value, seen)
+            log.scalars("train", dict(step.terms, grad_norm=step.grad_norm, learning_rate=trainer.learning_rate,
+                                      samples_per_s=len(batch) / (done - tick),
+                                      skipped_updates=state["skipped_updates"]), seen)
             bar.update(len(batch))
             bar.set_postfix({k: f"{v:.3g}" for k, v in step.terms.items()})
             if nonfinite >= args.max_nonfinite:
@@ -367,7 +328,7 @@ def _train_loop(args, ctxs, dataset, objective, run_dir, workers=ALONE):
                                f"{args.learning_rate}) or --clip")
             finished = seen >= args.num_train_samples
             if lead and (finished or seen // args.val_freq > previous // args.val_freq):
-                val = validate(objective, model, *valid, args.batch_size, ctxs[0], writer, run_dir, seen)
+                val = validate(objective, model, *valid, args.batch_size, ctxs[0], log, seen)
                 state["validation"].append(dict(samples=seen, wall_time_s=state["wall_time_s"] + time.time() - started,
                                                 **val))
                 bar.write(f"{seen} samples: validation {objective.summary(val)}")
