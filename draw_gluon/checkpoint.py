@@ -14,6 +14,7 @@ damage, not a file made to attack. Checkpoints written before version 1.0 keep t
 ``trainer.states``, MXNet's pickle; a resume refuses them, and :func:`convert_legacy` (``draw-gluon
 convert-checkpoint``) rewrites one whose origin the user trusts.
 """
+import dataclasses
 import glob
 import json
 import os
@@ -35,6 +36,32 @@ LEGACY = "trainer.states"  # before 1.0: the optimizer pickled by gluon.Trainer.
 
 class CheckpointError(ValueError):
     """A checkpoint is incomplete, damaged, or belongs to another model."""
+
+
+@dataclasses.dataclass
+class RunState:
+    """Where a training run stands: what its checkpoints' ``state.json`` record, besides the
+    optimizer's update counts and the files' hashes that :func:`save` adds."""
+
+    samples_seen: int = 0
+    skipped_updates: int = 0  # updates skipped for a non-finite loss or gradient
+    train_time_s: float = 0.0  # in training steps, waiting for data included
+    data_time_s: float = 0.0  # waiting for data
+    wall_time_s: float = 0.0
+    validation: list = dataclasses.field(default_factory=list)  # {samples, wall_time_s, scores...} each
+    schedule: dict = dataclasses.field(default_factory=dict)  # the flags it trains under now (-t, -r)
+    data_sha256: dict = dataclasses.field(default_factory=dict)  # of each split as read now
+    accepted_unverified_data: bool = False
+    batches: dict = None  # data.Batches.state(): the data order and its RNG
+
+    def updates(self, batch_size):
+        """The updates the run has made: its batches less the skipped ones."""
+        return -(-self.samples_seen // batch_size) - self.skipped_updates
+
+    @classmethod
+    def from_json(cls, fields):
+        """The state a ``state.json`` holds (the fields of earlier versions it lacks take their defaults)."""
+        return cls(**{f.name: fields[f.name] for f in dataclasses.fields(cls) if f.name in fields})
 
 
 class SavedBlock(HybridBlock):
@@ -65,10 +92,10 @@ def trainable(block):
 
 
 def save(run_dir, model, trainer, state):
-    """Write a checkpoint of ``model``, ``trainer`` and the JSON-able ``state`` dict; return its path."""
+    """Write a checkpoint of ``model``, ``trainer`` and the :class:`RunState` ``state``; return its path."""
     root = os.path.join(run_dir, "checkpoints")
     os.makedirs(root, exist_ok=True)
-    final = os.path.join(root, f"{state['samples_seen']:010d}")
+    final = os.path.join(root, f"{state.samples_seen:010d}")
     if os.path.isdir(final):  # same sample count, same state: nothing new to write
         return final
     # Left by a process killed while saving; the run's lock says no one else is writing here.
@@ -79,7 +106,7 @@ def save(run_dir, model, trainer, state):
         counts = save_optimizer(trainer, parameter_names(model, trainer._params), os.path.join(partial, OPTIMIZER))
         files = {name: file_digest(os.path.join(partial, name), "sha256") for name in BINARIES}
         atomic_write(os.path.join(partial, "state.json"),
-                     json.dumps(dict(state, optimizer=counts, files=files)).encode())
+                     json.dumps(dict(dataclasses.asdict(state), optimizer=counts, files=files)).encode())
     for old in checkpoints(run_dir)[:-KEEP]:
         shutil.rmtree(old)
     return final
@@ -138,7 +165,7 @@ def usable(run_dir, set_aside=False):
 
 def restore(run_dir, model, trainer, ctx, set_aside=True):
     """Load the newest usable checkpoint of ``run_dir`` into ``model`` (on the contexts ``ctx``) and
-    ``trainer``; return its state dict, or None when the run has no checkpoint yet. ``set_aside``:
+    ``trainer``; return its :class:`RunState`, or None when the run has no checkpoint yet. ``set_aside``:
     see :func:`usable` (only the process that holds the run's lock may move folders).
     """
     had_any = bool(checkpoints(run_dir))
@@ -161,7 +188,7 @@ def restore(run_dir, model, trainer, ctx, set_aside=True):
         load_optimizer(trainer, parameter_names(model, trainer._params), os.path.join(path, OPTIMIZER), counts)
     else:  # verify passed, so its state.json lists no optimizer: a snapshot kept small on purpose
         print(f"WARNING: {path} holds no optimizer state; the optimizer starts afresh", file=sys.stderr)
-    return state
+    return RunState.from_json(state)
 
 
 # ------------------------------------------------------------------ the optimizer's state, unpickled

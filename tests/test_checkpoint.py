@@ -9,7 +9,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from conftest import TINY
+from conftest import ROOT, TINY
 from draw_gluon import checkpoint
 from draw_gluon.cli import main as cli
 from draw_gluon.data import mnist
@@ -76,7 +76,7 @@ def test_the_optimizer_state_round_trips_exactly_without_pickle(tmp_path, monkey
     objective = VariationalBound(config_from_args(args), args.seed)
     dataset = mnist.load_mnist5k()
     model, trainer, _, restored = prepare(args, objective, [mx.cpu(0), mx.cpu(1)], dataset, str(tmp_path / "run"))
-    assert restored["samples_seen"] == 256 and "files" not in restored and "optimizer" not in restored
+    assert restored.samples_seen == 256 and restored.batches["position"] > 0
     assert trainer.optimizer.num_update == 4
     names = checkpoint.parameter_names(model, trainer._params)
     for updater, ctx in zip(trainer._updaters, (mx.cpu(0), mx.cpu(1))):  # on every device
@@ -137,6 +137,15 @@ def test_convert_names_what_it_needs(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"draw-gluon convert-checkpoint: error: {tmp_path} holds no checkpoint; pass a run folder "
                    "or a checkpoint folder"]
+
+
+def test_the_committed_long_runs_states_read_as_run_states():
+    for name in ("mnist-attention", "mnist", "two-digit-mnist", "cluttered-mnist"):
+        path = os.path.join(ROOT, "runs", name, "checkpoint")
+        raw = checkpoint.verify(path)
+        state = checkpoint.RunState.from_json(raw)
+        assert state.samples_seen == raw["samples_seen"] > 0 and state.validation == raw["validation"]
+        assert state.batches["order"] and state.data_sha256 == raw["data_sha256"]
 
 
 def test_an_optimizer_file_of_another_model_is_named(tmp_path, capsys):

@@ -224,8 +224,8 @@ def train(args, ctxs=None, dataset=None):
         except OSError as err:
             raise OSError(f"{err.strerror or err} while writing {err.filename or run_dir}; its earlier "
                           f"checkpoints are intact: fix that, then continue with --resume {run_dir}") from None
-        if state["samples_seen"] < args.num_train_samples:
-            print(f"stopped after {state['samples_seen']} samples; checkpoint written. Continue with: "
+        if state.samples_seen < args.num_train_samples:
+            print(f"stopped after {state.samples_seen} samples; checkpoint written. Continue with: "
                   f"python train_mnist.py --resume {run_dir}", file=sys.stderr)
             return run_dir, None
         if not lead:
@@ -252,22 +252,19 @@ def prepare(args, objective, ctxs, dataset, run_dir, workers=ALONE):
     batches = data.Batches(dataset.splits["train"], args.batch_size, args.seed, dataset.dynamic,
                            dataset.labels.get("train") if objective.needs_labels else None, dataset.remake,
                            objective.corruption)
-    state = {"samples_seen": 0, "train_time_s": 0.0, "data_time_s": 0.0, "wall_time_s": 0.0,
-             "skipped_updates": 0, "validation": [], "accepted_unverified_data": False}
     restored = checkpoint.restore(run_dir, model, trainer, ctxs, set_aside=workers.rank == 0) if args.resume else None
+    state = restored or checkpoint.RunState()
     if restored:
-        check_same_data(restored.pop("data_sha256", {}), dataset.sha256, args.accept_unverified_data)
-        state.update(restored)
-        batches.restore(state.pop("batches"))
+        check_same_data(restored.data_sha256, dataset.sha256, args.accept_unverified_data)
+        batches.restore(state.batches)
         # The schedule follows the run's own updates, under the -t given now (a resume may stretch
         # it). The optimizer's counter misses those made before it started afresh (from a snapshot
         # kept without it), in this resume or an earlier one: offset the schedule by the difference.
-        updates = -(-state["samples_seen"] // args.batch_size) - state["skipped_updates"]
-        trainer.optimizer.lr_scheduler = lr_schedule(args, updates - trainer.optimizer.num_update)
+        trainer.optimizer.lr_scheduler = lr_schedule(args, state.updates(args.batch_size) - trainer.optimizer.num_update)
     # args.json keeps the flags the run started with; the checkpoints say what it trains under now
-    state["schedule"] = {k: getattr(args, k) for k in SCHEDULE}
-    state["data_sha256"] = dataset.sha256  # the data read now, whatever the run read before
-    state["accepted_unverified_data"] = state.get("accepted_unverified_data", False) or args.accept_unverified_data
+    state.schedule = {k: getattr(args, k) for k in SCHEDULE}
+    state.data_sha256 = dataset.sha256  # the data read now, whatever the run read before
+    state.accepted_unverified_data = state.accepted_unverified_data or args.accept_unverified_data
     return model, trainer, batches, state
 
 
@@ -292,9 +289,10 @@ def _train_loop(args, ctxs, dataset, objective, run_dir, workers=ALONE):
 
     def save_checkpoint():
         if lead:
-            checkpoint.save(run_dir, model, trainer, dict(state, batches=batches.state()))
+            state.batches = batches.state()
+            checkpoint.save(run_dir, model, trainer, state)
 
-    started, seen, nonfinite = time.time(), state["samples_seen"], 0
+    started, seen, nonfinite = time.time(), state.samples_seen, 0
     log = RunLog(run_dir, seen) if lead else SilentLog()
     with log, StopRequest() as stop, tqdm(total=args.num_train_samples, initial=seen, unit="img",
                                           dynamic_ncols=True, disable=not lead) as bar:
@@ -309,15 +307,15 @@ def _train_loop(args, ctxs, dataset, objective, run_dir, workers=ALONE):
             fetched = time.perf_counter()
             step = train_step(model, objective, trainer, parts, args.clip, total=len(batch))
             done = time.perf_counter()
-            state["data_time_s"] += fetched - tick
-            state["train_time_s"] += done - tick
+            state.data_time_s += fetched - tick
+            state.train_time_s += done - tick
             previous, seen = seen, seen + len(batch)
-            state["samples_seen"] = seen
+            state.samples_seen = seen
             nonfinite = 0 if step.updated else nonfinite + 1
-            state["skipped_updates"] += not step.updated
+            state.skipped_updates += not step.updated
             log.scalars("train", dict(step.terms, grad_norm=step.grad_norm, learning_rate=trainer.learning_rate,
                                       samples_per_s=len(batch) / (done - tick),
-                                      skipped_updates=state["skipped_updates"]), seen)
+                                      skipped_updates=state.skipped_updates), seen)
             bar.update(len(batch))
             bar.set_postfix({k: f"{v:.3g}" for k, v in step.terms.items()})
             if nonfinite >= args.max_nonfinite:
@@ -329,11 +327,11 @@ def _train_loop(args, ctxs, dataset, objective, run_dir, workers=ALONE):
             finished = seen >= args.num_train_samples
             if lead and (finished or seen // args.val_freq > previous // args.val_freq):
                 val = validate(objective, model, *valid, args.batch_size, ctxs[0], log, seen)
-                state["validation"].append(dict(samples=seen, wall_time_s=state["wall_time_s"] + time.time() - started,
-                                                **val))
+                state.validation.append(dict(samples=seen, wall_time_s=state.wall_time_s + time.time() - started,
+                                             **val))
                 bar.write(f"{seen} samples: validation {objective.summary(val)}")
             if finished or stop.requested or seen // args.checkpoint_freq > previous // args.checkpoint_freq:
-                state["wall_time_s"] += time.time() - started
+                state.wall_time_s += time.time() - started
                 started = time.time()
                 save_checkpoint()
     return model, state
@@ -393,12 +391,12 @@ def final_metrics(objective, model, dataset, ctx, state, batch_size):
     """Whole-split scores and the run's bookkeeping, as written to ``metrics.json``."""
     return {**{split: evaluate(objective, model, *split_of(dataset, objective, split), ctx, batch_size)
                for split in ("test", "valid")},
-            "samples_seen": state["samples_seen"], "wall_time_s": state["wall_time_s"],
-            "samples_per_s": state["samples_seen"] / max(state["train_time_s"], 1e-9),
-            "data_wait_share": state["data_time_s"] / max(state["train_time_s"], 1e-9),
-            "skipped_updates": state["skipped_updates"], "data_sha256": state["data_sha256"],
-            "accepted_unverified_data": state["accepted_unverified_data"],
-            "schedule": state["schedule"], "validation": state["validation"]}
+            "samples_seen": state.samples_seen, "wall_time_s": state.wall_time_s,
+            "samples_per_s": state.samples_seen / max(state.train_time_s, 1e-9),
+            "data_wait_share": state.data_time_s / max(state.train_time_s, 1e-9),
+            "skipped_updates": state.skipped_updates, "data_sha256": state.data_sha256,
+            "accepted_unverified_data": state.accepted_unverified_data,
+            "schedule": state.schedule, "validation": state.validation}
 
 
 def main(argv=None):
