@@ -113,7 +113,7 @@ def main():
     for name in args.only:
         m = results[name]
         curve = " / ".join(f"{v['loss']:.1f}" for v in m["validation"][:-1])
-        print(f"| {name} | {RECIPES[name][0]} | {curve} | {m['test']['loss']:.1f} | {m['test']['L_z']:.1f} |")
+        print(f"| {name} | {RECIPES[name][0]} | {curve} | {m['test']['bound']['nats']:.1f} | {m['test']['L_z']:.1f} |")
 
 
 if __name__ == "__main__":

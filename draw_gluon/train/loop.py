@@ -231,9 +231,9 @@ def train(args, ctxs=None, dataset=None):
         if not lead:
             return run_dir, {}
         model.save(run_dir)
-        metrics = final_metrics(objective, model, dataset, ctxs[0], state, args.batch_size)
+        metrics = final_metrics(objective, model, dataset, state, args.batch_size)
         atomic_write(os.path.join(run_dir, "metrics.json"), (json.dumps(metrics, indent=2) + "\n").encode())
-    print(f"test {objective.summary(metrics['test'])}; run saved in {run_dir}")
+    print(f"test {objective.score_summary(metrics['test'])}; run saved in {run_dir}")
     return run_dir, metrics
 
 
@@ -387,9 +387,10 @@ def split_of(dataset, objective, split, limit=None):
     return images, dataset.labels[split][:limit] if objective.needs_labels else None
 
 
-def final_metrics(objective, model, dataset, ctx, state, batch_size):
-    """Whole-split scores and the run's bookkeeping, as written to ``metrics.json``."""
-    return {**{split: evaluate(objective, model, *split_of(dataset, objective, split), ctx, batch_size)
+def final_metrics(objective, model, dataset, state, batch_size):
+    """Whole-split scores (those of ``draw-gluon evaluate``) and the run's bookkeeping, as written to
+    ``metrics.json``."""
+    return {**{split: objective.score(model, *split_of(dataset, objective, split), batch_size=batch_size)
                for split in ("test", "valid")},
             "samples_seen": state.samples_seen, "wall_time_s": state.wall_time_s,
             "samples_per_s": state.samples_seen / max(state.train_time_s, 1e-9),

@@ -11,6 +11,7 @@ from mxnet import gluon
 from .. import pictures, viz
 from ..data import targets
 from ..classifier import Classifier
+from ..evaluation import evaluate_classifier, evaluate_nll
 from ..loss import DRAWLoss
 from ..model import DRAW, first_context
 
@@ -38,6 +39,19 @@ class VariationalBound:
 
     def build(self):
         return DRAW(self.config)
+
+    @staticmethod
+    def score(model, images, targets=None, batch_size=128):
+        """A whole split's scores, as ``draw-gluon evaluate`` gives them (K = 1): the bound with its
+        standard error, its terms, the KL of each glimpse; against ``targets`` when given."""
+        scores = evaluate_nll(model, images, 1, batch_size, progress=False, targets=targets)
+        scores.pop("per_image")
+        return scores
+
+    @staticmethod
+    def score_summary(scores):
+        bound = scores["bound"]
+        return f"bound {bound['nats']:.2f} +- {bound['nats_se']:.2f} nats"
 
     def terms(self, model, x, y=None):
         canvas, mu, log_sigma = model(x)
@@ -79,6 +93,16 @@ class Classification:
 
     def build(self):
         return Classifier(self.config)
+
+    @staticmethod
+    def score(model, images, labels, batch_size=128):
+        """A whole split's scores, as ``draw-gluon evaluate`` gives them: the error rate with its
+        standard error, and the cross-entropy."""
+        return evaluate_classifier(model, images, labels, batch_size, progress=False)
+
+    @staticmethod
+    def score_summary(scores):
+        return f"error {100 * scores['error']:.2f}% +- {100 * scores['error_se']:.2f}%"
 
     def terms(self, model, x, y):
         logits = model(x)
