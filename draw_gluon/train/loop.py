@@ -285,38 +285,25 @@ def _train_loop(args, ctxs, dataset, objective, run_dir, workers=ALONE):
     """Train until the sample budget or a stop request; returns the model and the run state."""
     model, trainer, batches, state = prepare(args, objective, ctxs, dataset, run_dir, workers)
     valid = split_of(dataset, objective, "valid", args.num_val_samples)
-    lead = workers.rank == 0
+    lead, nonfinite, started = workers.rank == 0, 0, time.time()
 
     def save_checkpoint():
+        nonlocal started
+        state.wall_time_s, started = state.wall_time_s + time.time() - started, time.time()
         if lead:
             state.batches = batches.state()
             checkpoint.save(run_dir, model, trainer, state)
 
-    started, seen, nonfinite = time.time(), state.samples_seen, 0
-    log = RunLog(run_dir, seen) if lead else SilentLog()
-    with log, StopRequest() as stop, tqdm(total=args.num_train_samples, initial=seen, unit="img",
-                                          dynamic_ncols=True, disable=not lead) as bar:
-        while seen < args.num_train_samples and not stop.requested:
-            tick = time.perf_counter()
-            batch, labels = batches.next(args.num_train_samples - seen)
-            parts = split_batch(batch, labels, ctxs, workers)
-            # Each batch's noise from the samples seen before it, so that a run stopped anywhere and
-            # resumed draws what an unstopped one does; and from the rank, as each worker's share needs
-            # noise of its own (MXNet seeds each device apart, but every worker trains on its device 0).
-            mx.random.seed((args.seed + seen) * workers.count + workers.rank)
-            fetched = time.perf_counter()
-            step = train_step(model, objective, trainer, parts, args.clip, total=len(batch))
-            done = time.perf_counter()
-            state.data_time_s += fetched - tick
-            state.train_time_s += done - tick
-            previous, seen = seen, seen + len(batch)
-            state.samples_seen = seen
-            nonfinite = 0 if step.updated else nonfinite + 1
-            state.skipped_updates += not step.updated
+    with RunLog(run_dir, state.samples_seen) if lead else SilentLog() as log, StopRequest() as stop, \
+            tqdm(total=args.num_train_samples, initial=state.samples_seen, unit="img", dynamic_ncols=True,
+                 disable=not lead) as bar:
+        while state.samples_seen < args.num_train_samples and not stop.requested:
+            previous = state.samples_seen
+            step, speed = train_batch(args, model, objective, trainer, batches, ctxs, workers, state)
+            seen, nonfinite = state.samples_seen, 0 if step.updated else nonfinite + 1
             log.scalars("train", dict(step.terms, grad_norm=step.grad_norm, learning_rate=trainer.learning_rate,
-                                      samples_per_s=len(batch) / (done - tick),
-                                      skipped_updates=state.skipped_updates), seen)
-            bar.update(len(batch))
+                                      samples_per_s=speed, skipped_updates=state.skipped_updates), seen)
+            bar.update(seen - previous)
             bar.set_postfix({k: f"{v:.3g}" for k, v in step.terms.items()})
             if nonfinite >= args.max_nonfinite:
                 save_checkpoint()
@@ -331,10 +318,28 @@ def _train_loop(args, ctxs, dataset, objective, run_dir, workers=ALONE):
                                              **val))
                 bar.write(f"{seen} samples: validation {objective.summary(val)}")
             if finished or stop.requested or seen // args.checkpoint_freq > previous // args.checkpoint_freq:
-                state.wall_time_s += time.time() - started
-                started = time.time()
                 save_checkpoint()
     return model, state
+
+
+def train_batch(args, model, objective, trainer, batches, ctxs, workers, state):
+    """The next batch, one update on it (:func:`train_step`), and the run state counted on: returns
+    the :class:`Step` and the images per second it took."""
+    tick = time.perf_counter()
+    batch, labels = batches.next(args.num_train_samples - state.samples_seen)
+    parts = split_batch(batch, labels, ctxs, workers)
+    # Each batch's noise from the samples seen before it, so that a run stopped anywhere and resumed
+    # draws what an unstopped one does; and from the rank, as each worker's share needs noise of its
+    # own (MXNet seeds each device apart, but every worker trains on its device 0).
+    mx.random.seed((args.seed + state.samples_seen) * workers.count + workers.rank)
+    fetched = time.perf_counter()
+    step = train_step(model, objective, trainer, parts, args.clip, total=len(batch))
+    done = time.perf_counter()
+    state.data_time_s += fetched - tick
+    state.train_time_s += done - tick
+    state.samples_seen += len(batch)
+    state.skipped_updates += not step.updated
+    return step, len(batch) / (done - tick)
 
 
 def fit(train_images, valid_images, test_images=None, ctxs=None, **flags):
