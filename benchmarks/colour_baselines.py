@@ -18,22 +18,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from draw_gluon import data  # noqa: E402
-
-EPS = 1e-7  # keeps log finite at values of exactly 0 or 1, where the cross-entropy's limit is 0
-
-
-def cross_entropy(x, p):
-    """The paper's colour cost of values ``x`` under Bernoulli means ``p``, summed per image (float64)."""
-    p = np.clip(p, EPS, 1 - EPS)
-    return -(x * np.log(p) + (1 - x) * np.log1p(-p)).reshape(len(x), -1).sum(axis=1)
-
-
-def baselines(train, images):
-    """(mean-image cost, floor) per image of ``images``, in nats, as two arrays."""
-    images = images.astype(np.float64)
-    mean_image = train.astype(np.float64).mean(axis=0)
-    return cross_entropy(images, mean_image[None]), cross_entropy(images, images)
-
+from draw_gluon.evaluation import colour_baselines  # noqa: E402
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -42,7 +27,7 @@ def main():
     p.add_argument("--split", default="test", choices=("valid", "test"))
     args = p.parse_args()
     splits = data.load(args.dataset, data_dir=args.data_dir).splits
-    mean_cost, floor = baselines(splits["train"], splits[args.split])
+    mean_cost, floor = colour_baselines(splits["train"], splits[args.split])
     n = len(floor)
     print(f"{args.dataset} {args.split} ({n:,} images), nats per image:")
     print(f"  mean training image: {mean_cost.mean():.1f} ± {mean_cost.std(ddof=1) / np.sqrt(n):.1f}")

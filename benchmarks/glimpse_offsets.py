@@ -17,9 +17,10 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from draw_gluon.runtime import cpu_defaults  # noqa: E402
+from draw_gluon.runtime import cpu_defaults, start_engine  # noqa: E402
 
 cpu_defaults()
+start_engine()  # its log line first, not after our last one
 
 import mxnet as mx  # noqa: E402
 from draw_gluon import checkpoint, model_zoo  # noqa: E402

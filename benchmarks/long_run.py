@@ -3,6 +3,8 @@
     python benchmarks/long_run.py resume NAME --data-dir DIR   # restart it in the background, niced
     python benchmarks/long_run.py snapshot NAME                # newest checkpoint -> runs/NAME/
     python benchmarks/long_run.py plot NAME                    # runs/NAME/curve.csv -> docs/NAME-curve.png
+    python benchmarks/long_run.py command NAME                 # what resume would run
+    python benchmarks/long_run.py rebuild NAME                 # results/longrun-NAME from runs/NAME alone
 
 A run's committed state is ``runs/NAME/``: ``args.json`` (its flags), ``checkpoint/`` (one checkpoint
 of the training loop: parameters, data order and RNG, and Adam's state where the pair stays under
@@ -16,8 +18,8 @@ two-digit experiment (Fig. 8); ``cluttered-mnist``, the section 4.1 classifier t
 import argparse
 import csv
 import io
-import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -34,10 +36,12 @@ from draw_gluon.train.flags import RESUMABLE  # noqa: E402
 LONG_RUNS = ("mnist-attention", "mnist", "two-digit-mnist", "cluttered-mnist")
 
 
-def command(name, run_dir):
-    """train_mnist.py's arguments that start recipe ``name`` as ``run_dir``, or continue it there
-    with the recipe's resumable flags (budget, frequencies, rate), so editing those adjusts the run."""
-    if not os.path.isdir(run_dir):
+def command(name):
+    """train_mnist.py's arguments that start recipe ``name`` in ``results/longrun-NAME``, or continue
+    it (there, or from its committed state) with the recipe's resumable flags (budget, frequencies,
+    rate), so editing those adjusts the run."""
+    committed, run_dir = folders(name)
+    if not (os.path.isdir(run_dir) or os.path.isdir(os.path.join(committed, "checkpoint"))):
         return ["--recipe", name, "--logdir", os.path.dirname(run_dir), "--run_name", os.path.basename(run_dir)]
     flags = RECIPES[name].flags
     return ["--resume", run_dir] + [a for k in RESUMABLE if k in flags for a in (f"--{k}", str(flags[k]))]
@@ -91,18 +95,10 @@ def resume(name, data_dir):
     # threads, any other work on the machine stalls the run (its threads spin waiting for each other).
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
     process = subprocess.Popen(["nice", "-n", "19", sys.executable, os.path.join(ROOT, "train_mnist.py")] +
-                               command(name, run_dir) + ["--data-dir", data_dir], stdout=log, stderr=log, env=env,
+                               command(name) + ["--data-dir", data_dir], stdout=log, stderr=log, env=env,
                                start_new_session=True)
     _nice_session(process.pid)
     print(f"{name}: training in the background, pid {process.pid}, log {log.name}")
-
-
-def drop_optimizer(path):
-    """Leave the parameters alone in checkpoint ``path``: a resume from it starts Adam afresh."""
-    state = checkpoint.verify(path)
-    del state["files"][checkpoint.OPTIMIZER], state["optimizer"]
-    atomic_write(os.path.join(path, "state.json"), json.dumps(state).encode())
-    os.remove(os.path.join(path, checkpoint.OPTIMIZER))
 
 
 def snapshot(name):
@@ -116,7 +112,7 @@ def snapshot(name):
         shutil.rmtree(leftover, ignore_errors=True)
     shutil.copytree(path, target + ".new")
     if sum(os.path.getsize(os.path.join(path, n)) for n in checkpoint.BINARIES) > STATE_LIMIT:
-        drop_optimizer(target + ".new")
+        checkpoint.drop_optimizer(target + ".new")
     if os.path.isdir(target):
         os.rename(target, target + ".old")
     os.rename(target + ".new", target)
@@ -161,13 +157,14 @@ def plot(name, out=None):
     axes.grid(alpha=0.3)
     axes.legend()
     out = out or os.path.join(ROOT, "docs", f"{name}-curve.png")
+    os.makedirs(os.path.dirname(out), exist_ok=True)
     atomic_write(out, viz.figure_png(figure))
     print(f"{name}: learning curve ({len(samples)} validations, last {bound[-1]:.2f} nats) -> {out}")
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("command", choices=("resume", "snapshot", "plot"))
+    p.add_argument("command", choices=("resume", "snapshot", "plot", "command", "rebuild"))
     p.add_argument("name", choices=LONG_RUNS)
     p.add_argument("--data-dir", default=os.environ.get("DRAW_DATA_DIR"),
                    help="the run's --data-dir, for resume: the folder of binarized_mnist.npz (default: "
@@ -179,6 +176,10 @@ def main():
         resume(args.name, args.data_dir)
     elif args.command == "plot":
         plot(args.name)
+    elif args.command == "rebuild":
+        rebuild(args.name)
+    elif args.command == "command":
+        print(shlex.join(["train_mnist.py"] + command(args.name)))
     else:
         snapshot(args.name)
 

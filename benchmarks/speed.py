@@ -28,9 +28,10 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from draw_gluon.runtime import cpu_defaults  # noqa: E402
+from draw_gluon.runtime import cpu_defaults, start_engine  # noqa: E402
 
 cpu_defaults()  # before MXNet loads, as train_mnist.py does
+start_engine()  # its log line first, not after our last one
 
 import mxnet as mx  # noqa: E402
 from draw_gluon import DRAW, DRAWConfig, fused, viz  # noqa: E402

@@ -252,6 +252,15 @@ def load_optimizer(trainer, names, path, counts):
     optimizer.num_update = counts["num_update"]
 
 
+def drop_optimizer(path):
+    """Leave the parameters alone in checkpoint ``path`` (a long run's committed state, kept small):
+    a resume from it starts the optimizer afresh and keeps the learning-rate schedule where it was."""
+    state = verify(path)
+    del state["files"][OPTIMIZER], state["optimizer"]
+    atomic_write(os.path.join(path, "state.json"), json.dumps(state).encode())
+    os.remove(os.path.join(path, OPTIMIZER))
+
+
 def checkpoint_folders(path):
     """The checkpoint folders at ``path``: itself if it is one, else a run's ``checkpoints/*`` and a
     long run's committed ``checkpoint/``."""

@@ -130,3 +130,18 @@ def evaluate_classifier(model, images, labels, batch_size=128, progress=True):
     error = wrong / len(images)
     return {"error": error, "error_se": math.sqrt(error * (1 - error) / len(images)),
             "cross_entropy": nats / len(images), "num_images": len(images)}
+
+
+def colour_baselines(train, images, eps=1e-7):
+    """What a colour model's bound means: per image of ``images``, in nats (float64), the paper's
+    colour cost (each value ``x`` in [0, 1] a Bernoulli probability, charged ``-x log p - (1 - x)
+    log(1 - p)``) of predicting every value by the mean of the ``train`` images, and the floor no
+    model can go below, each value's cost against itself (its binary entropy). Returns both arrays.
+    ``eps`` keeps the logarithms finite at values of exactly 0 or 1, where the cost's limit is 0."""
+    def cost(x, p):
+        p = np.clip(p, eps, 1 - eps)
+        return -(x * np.log(p) + (1 - x) * np.log1p(-p)).reshape(len(x), -1).sum(axis=1)
+
+    images = np.asarray(images, dtype=np.float64)
+    mean_image = np.asarray(train, dtype=np.float64).mean(axis=0)
+    return cost(images, mean_image[None]), cost(images, images)

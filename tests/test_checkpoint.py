@@ -9,7 +9,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from conftest import ROOT, TINY
+from helpers import ROOT, TINY
 from draw_gluon import checkpoint
 from draw_gluon.cli import main as cli
 from draw_gluon.data import mnist

@@ -13,7 +13,7 @@ import pytest
 from mxnet import gluon
 
 import reference
-from conftest import benchmark, check_gradients, events, randomized
+from helpers import check_gradients, events, randomized
 import draw_gluon
 from draw_gluon import Classifier, ClassifierConfig, DRAW, DRAWConfig, data, load_model, load_run, model_zoo, recipes, viz
 from draw_gluon.cli import main as cli, spread
@@ -169,9 +169,8 @@ def test_ship_takes_a_resumed_runs_newest_state_with_its_budget_and_errors(tmp_p
     newest = json.loads((run_dir / "checkpoints" / "0000002560" / "state.json").read_text())
     assert newest["schedule"] == {"num_train_samples": 2560, "learning_rate": 1e-3}
 
-    zoo = benchmark("zoo")
     monkeypatch.setattr(model_zoo, "ZOO", str(tmp_path / "zoo"))
-    info = zoo.ship("tiny", str(run_dir), None)
+    info = model_zoo.ship("tiny", str(run_dir), None)
     assert info == model_zoo.info("tiny")
     assert info["images_seen"] == 2560 and info["flags"]["num_train_samples"] == 2560
     assert info["flags"]["learning_rate"] == 1e-3 and info["flags"]["num_steps"] == 4

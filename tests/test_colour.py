@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from scipy.io import savemat
 
-from conftest import benchmark, serving
+from helpers import serving
 from draw_gluon import data
 from draw_gluon.data import cifar, svhn
+from draw_gluon.evaluation import colour_baselines
 from draw_gluon.io import file_digest
 from draw_gluon.loss import reconstruction_nll
 from draw_gluon.train import parse_args
@@ -158,11 +159,10 @@ def test_colour_presets_follow_table_3():
 
 
 def test_colour_baselines_charge_the_models_cost_and_the_floor_is_below_it():
-    baselines = benchmark("colour_baselines")
     rng = np.random.RandomState(3)
     train = rng.uniform(0.05, 0.95, size=(20, 3, 4, 4))
     images = rng.uniform(0.05, 0.95, size=(5, 3, 4, 4))
-    mean_cost, floor = baselines.baselines(train, images)
+    mean_cost, floor = colour_baselines(train, images)
     # the model's L^x with its canvas at the logit of the mean image is the same charge
     mean = train.mean(axis=0)
     canvas = np.broadcast_to(np.log(mean / (1 - mean)), images.shape)

@@ -11,7 +11,7 @@ import threading
 import numpy as np
 import pytest
 
-from conftest import paper_data_dir, serving
+from helpers import paper_data_dir, serving
 from draw_gluon import data
 from draw_gluon.data import binarized_mnist, mnist
 from draw_gluon.train import main as train

@@ -8,7 +8,7 @@ import pytest
 from mxnet import gluon
 from PIL import Image
 
-from conftest import check_gradients, make_model, tiny_config
+from helpers import check_gradients, make_model, tiny_config
 import draw_gluon
 from draw_gluon import DRAW, DRAWConfig, DRAWLoss, data, model_zoo
 from draw_gluon.checkpoint import load_run

@@ -11,7 +11,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from conftest import HANG, ROOT
+from helpers import HANG, ROOT
 from draw_gluon import Classifier
 from draw_gluon.config import read_config
 from draw_gluon.launch import descendants

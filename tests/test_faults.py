@@ -15,7 +15,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from conftest import HANG, TINY, events, make_model, scalar_steps, start, stderr_of, tiny_config, wait_for_checkpoint
+from helpers import HANG, TINY, events, make_model, scalar_steps, start, stderr_of, tiny_config, wait_for_checkpoint
 from draw_gluon import DRAW, checkpoint, data, evaluate_nll
 from draw_gluon.data import mnist
 from draw_gluon.io import file_digest

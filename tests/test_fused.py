@@ -13,7 +13,7 @@ import pytest
 from mxnet import autograd, gluon
 
 import reference
-from conftest import check_gradients, make_model, tiny_config
+from helpers import check_gradients, make_model, tiny_config
 from draw_gluon import DRAWLoss, fused
 from draw_gluon.attention import filter_image, filterbank, unfilter_patch
 from draw_gluon.export import export_model

@@ -5,7 +5,7 @@ import signal
 import subprocess
 import sys
 
-from conftest import HANG
+from helpers import HANG
 from draw_gluon.launch import split_command
 
 KV_SCRIPT = """

@@ -1,20 +1,39 @@
-"""benchmarks/long_run.py: the learning-curve picture read back by imageio, committed state resumed."""
+"""benchmarks/long_run.py, run as a script in a temporary copy of the repository's layout: the
+learning-curve picture read back by imageio, committed state resumed, each run under its recipe."""
 import csv
 import os
+import shlex
 import shutil
+import subprocess
+import sys
 
 import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from conftest import ROOT, TINY, benchmark, make_model, tiny_config
+from helpers import ROOT, TINY, make_model, tiny_config
 from draw_gluon import checkpoint, load_run, recipes
 from draw_gluon.train import main, parse_args
 
 
-def test_plot_draws_the_committed_curve_as_a_png(tmp_path, monkeypatch):
-    long_run = benchmark("long_run")
-    committed = tmp_path / "runs" / "mnist-attention"
+@pytest.fixture
+def tree(tmp_path):
+    """A folder laid out as the repository, holding the script (it works on its own folder's runs/,
+    results/ and docs/)."""
+    (tmp_path / "benchmarks").mkdir()
+    shutil.copy(os.path.join(ROOT, "benchmarks", "long_run.py"), tmp_path / "benchmarks")
+    return tmp_path
+
+
+def long_run(tree, *argv):
+    run = subprocess.run([sys.executable, str(tree / "benchmarks" / "long_run.py"), *argv],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    return run.stdout
+
+
+def test_plot_draws_the_committed_curve_as_a_png(tree):
+    committed = tree / "runs" / "mnist-attention"
     committed.mkdir(parents=True)
     rows = [dict(samples=100000 * k, wall_time_s=10.0 * k, loss=140 - 5 * k, L_x=100, L_z=40 - 5 * k)
             for k in range(1, 6)]
@@ -22,18 +41,14 @@ def test_plot_draws_the_committed_curve_as_a_png(tmp_path, monkeypatch):
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    monkeypatch.setattr(long_run, "ROOT", str(tmp_path))
-    assert long_run.read_curve(str(committed / "curve.csv")) == ([100000 * k for k in range(1, 6)],
-                                                                 [140.0 - 5 * k for k in range(1, 6)])
-    out = tmp_path / "curve.png"
-    long_run.plot("mnist-attention", str(out))
-    picture = iio.imread(out)
+    assert "5 validations, last 115.00 nats" in long_run(tree, "plot", "mnist-attention")
+    picture = iio.imread(tree / "docs" / "mnist-attention-curve.png")
     assert picture.shape == (400, 700, 3)
     # the curve (matplotlib's tab:blue, 31 119 180) and the reference points (tab:orange) are drawn
     colours = picture.reshape(-1, 3).astype(int)
     assert np.any(np.all(np.abs(colours - [31, 119, 180]) < 8, axis=1))
     assert np.any(np.all(np.abs(colours - [255, 127, 14]) < 8, axis=1))
-    assert not list(tmp_path.glob("*.tmp*"))
+    assert not list((tree / "docs").glob("*.tmp*"))
 
 
 def test_a_long_runs_committed_state_loads_as_a_run_folder(tmp_path):
@@ -46,25 +61,34 @@ def test_a_long_runs_committed_state_loads_as_a_run_folder(tmp_path):
         np.testing.assert_array_equal(q.data().asnumpy(), p.data().asnumpy())
 
 
-def test_a_snapshot_over_the_size_limit_drops_adam_and_still_resumes(tmp_path, monkeypatch, capsys):
-    long_run = benchmark("long_run")
-    monkeypatch.setattr(long_run, "ROOT", str(tmp_path))
-    run_dir = tmp_path / "results" / "longrun-mnist"
+def train_long_run(tree, *model):
+    run_dir = tree / "results" / "longrun-mnist"
     assert main(TINY + ["--logdir", str(run_dir.parent), "--run_name", run_dir.name, "-t", "256", "-f", "256",
-                        "--checkpoint_freq", "128"]) == 0
-    newest = checkpoint.latest(str(run_dir))
-    committed = tmp_path / "runs" / "mnist" / "checkpoint"
-    long_run.snapshot("mnist")  # the tiny pair is far under the limit: all of it is kept
-    for name in checkpoint.BINARIES:
-        assert (committed / name).read_bytes() == open(os.path.join(newest, name), "rb").read()
+                        "--checkpoint_freq", "128", *model]) == 0
+    return run_dir
 
-    monkeypatch.setattr(long_run, "STATE_LIMIT", 1000)
-    long_run.snapshot("mnist")
+
+def test_a_small_snapshot_keeps_adams_state(tree):
+    run_dir = train_long_run(tree)
+    newest = checkpoint.latest(str(run_dir))
+    assert "images -> " in long_run(tree, "snapshot", "mnist")
+    committed = tree / "runs" / "mnist" / "checkpoint"
+    for name in checkpoint.BINARIES:  # the tiny pair is far under the limit: all of it is kept
+        assert (committed / name).read_bytes() == open(os.path.join(newest, name), "rb").read()
+    assert [int(row["samples"]) for row in csv.DictReader(open(tree / "runs" / "mnist" / "curve.csv"))] == [256]
+
+
+def test_a_large_snapshot_drops_adam_and_still_resumes(tree, capsys):
+    run_dir = train_long_run(tree, "-u", "256", "-l", "100")  # 11 MB of parameters, 22 MB of Adam
+    long_run(tree, "snapshot", "mnist")
+    committed = tree / "runs" / "mnist" / "checkpoint"
     assert sorted(os.listdir(committed)) == ["config.json", "model.params", "state.json"]
     assert checkpoint.verify(str(committed))["samples_seen"] == 256  # small on purpose, not damaged
 
     shutil.rmtree(run_dir)  # a new machine: the run comes back from the commit alone
-    long_run.rebuild("mnist")
+    resume = shlex.split(long_run(tree, "command", "mnist"))
+    assert resume[1:3] == ["--resume", str(run_dir)] and not run_dir.exists()
+    long_run(tree, "rebuild", "mnist")  # as resume does before it starts training
     capsys.readouterr()
     assert main(["--resume", str(run_dir), "-t", "384"]) == 0
     assert "holds no optimizer state; the optimizer starts afresh" in capsys.readouterr().err
@@ -78,10 +102,14 @@ def test_a_snapshot_over_the_size_limit_drops_adam_and_still_resumes(tmp_path, m
 
 
 @pytest.mark.parametrize("name", ["mnist-attention", "mnist", "two-digit-mnist", "cluttered-mnist"])
-def test_each_long_run_trains_under_its_recipe(name):
-    long_run = benchmark("long_run")
-    committed = os.path.join(ROOT, "runs", name)  # its args.json: the flags it started with
-    args = parse_args(long_run.command(name, committed))
+def test_each_long_run_trains_under_its_recipe(tree, name):
+    run_dir = tree / "results" / f"longrun-{name}"
+    run_dir.mkdir(parents=True)
+    shutil.copy(os.path.join(ROOT, "runs", name, "args.json"), run_dir)  # the flags it started with
+    argv = shlex.split(long_run(tree, "command", name))[1:]
+    assert argv[:2] == ["--resume", str(run_dir)]
+    args = parse_args(argv)
     flags = recipes.RECIPES[name].flags
     assert {k: getattr(args, k) for k in flags} == flags
-    assert long_run.command(name, "/nowhere/run")[:2] == ["--recipe", name]
+    shutil.rmtree(run_dir)
+    assert shlex.split(long_run(tree, "command", name))[1:3] == ["--recipe", name]

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT
+from helpers import ROOT
 
 REAL = os.path.realpath(getattr(sys, "_base_executable", sys.executable))  # the tests' own Python, 3.8-3.11
 MAKE = shutil.which("make")

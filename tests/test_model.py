@@ -7,7 +7,7 @@ import pytest
 from mxnet import autograd, gluon
 
 import reference
-from conftest import check_gradients, make_model, tiny_config
+from helpers import check_gradients, make_model, tiny_config
 from draw_gluon import DRAW, DRAWConfig, DRAWLoss, recipes
 from draw_gluon.model import generate_canvases
 

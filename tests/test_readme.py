@@ -4,7 +4,7 @@ import re
 
 import mxnet as mx
 
-from conftest import ROOT
+from helpers import ROOT
 
 
 def test_readme_gluon_example_runs(tmp_path, monkeypatch):
@@ -27,7 +27,7 @@ def test_core_reexports_the_package():
 
 
 def test_readme_export_example_runs(tmp_path, monkeypatch):
-    from conftest import make_model, tiny_config
+    from helpers import make_model, tiny_config
     from draw_gluon import export_model
 
     with open(os.path.join(ROOT, "README.md")) as f:

@@ -7,7 +7,7 @@ import sys
 import mxnet as mx
 import pytest
 
-from conftest import ROOT, make_model, tiny_config
+from helpers import ROOT, make_model, tiny_config
 from draw_gluon import runtime
 
 SETTINGS = ("OMP_NUM_THREADS", "MXNET_ENGINE_TYPE")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import TINY, benchmark, events, paper_data_dir
+from helpers import TINY, events, paper_data_dir
 from draw_gluon import checkpoint
 from draw_gluon.data import binarized_mnist, mnist
 from draw_gluon import DRAW
@@ -109,7 +109,7 @@ def test_resume_without_the_optimizer_state_keeps_the_schedule_where_it_was(tmp_
     common = TINY + ["--logdir", str(tmp_path), "-f", "640", "-r", "0.01", "--lr_schedule", "cosine", "-t", "1280"]
     assert main(common + ["--run_name", "whole"]) == 0
     assert main(common + ["-t", "640", "--run_name", "parts"]) == 0
-    benchmark("long_run").drop_optimizer(checkpoint.latest(str(tmp_path / "parts")))  # a snapshot kept small
+    checkpoint.drop_optimizer(checkpoint.latest(str(tmp_path / "parts")))  # a snapshot kept small
     assert main(["--resume", str(tmp_path / "parts"), "-t", "1280"]) == 0
     whole, parts = (dict(events(tmp_path / r)["scalars"]["train/learning_rate"]) for r in ("whole", "parts"))
     later = [step for step in whole if step > 640]
@@ -123,7 +123,7 @@ def test_a_later_resume_keeps_the_schedule_after_the_optimizer_started_afresh(tm
     # the committed long runs: a snapshot without Adam, resumed (Adam afresh), stopped, resumed again
     common = TINY + ["--logdir", str(tmp_path), "-f", "640", "-r", "0.01", "--lr_schedule", "cosine"]
     assert main(common + ["-t", "640", "--run_name", "run"]) == 0
-    benchmark("long_run").drop_optimizer(checkpoint.latest(str(tmp_path / "run")))
+    checkpoint.drop_optimizer(checkpoint.latest(str(tmp_path / "run")))
     assert main(["--resume", str(tmp_path / "run"), "-t", "960", "-f", "960"]) == 0  # Adam now 5 updates old
     assert main(["--resume", str(tmp_path / "run"), "-t", "1280", "-f", "1280"]) == 0
     rates = dict(events(tmp_path / "run")["scalars"]["train/learning_rate"])

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 import reference
-from conftest import make_model, tiny_config
+from helpers import make_model, tiny_config
 from draw_gluon import (DRAW, DRAWConfig, draw_reconstructions, draw_samples, evaluate_nll, load_run, model_zoo,
                         pictures)
 from draw_gluon.cli import main as cli, spread

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import draw_gluon
-from conftest import paper_data_dir
+from helpers import paper_data_dir
 from draw_gluon import DRAW, Classifier, model_zoo, pretrained
 from draw_gluon.data import binarized_mnist, composed, mnist
 from draw_gluon.evaluation import evaluate_nll
