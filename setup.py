@@ -1,15 +1,19 @@
 """draw-gluon: DRAW (Gregor et al., ICML 2015) in MXNet Gluon."""
 import os
+import re
 
 from setuptools import find_packages, setup
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 with open(os.path.join(HERE, "README.md"), encoding="utf-8") as f:
     long_description = f.read()
+with open(os.path.join(HERE, "draw_gluon", "__init__.py"), encoding="utf-8") as f:  # the one place it is defined
+    version = re.search(r'^__version__ = "([^"]+)"', f.read(), re.M).group(1)
 
 setup(
     name="draw-gluon",
-    version="0.1.0",
+    version=version,
+    license="Apache-2.0",
     description="DRAW: A Recurrent Neural Network For Image Generation, in MXNet Gluon",
     long_description=long_description,
     long_description_content_type="text/markdown",

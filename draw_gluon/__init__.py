@@ -21,7 +21,7 @@ _EXPORTS = {
     "cpu_defaults": "runtime",
     "pretrained": "model_zoo", "info": "model_zoo",
 }
-__version__ = "0.1.0"
+__version__ = "1.0.0.dev0"  # read by setup.py
 __all__ = list(_EXPORTS)
 
 
