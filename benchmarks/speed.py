@@ -3,6 +3,7 @@
     python benchmarks/speed.py                 # the table of the README's Performance section
     python benchmarks/speed.py --profile       # where one training step of the paper's model spends its time
     python benchmarks/speed.py --threads       # training speed under MXNet's thread settings
+    python benchmarks/speed.py --sampling      # sampling alone: MXNet (fused, plain) against onnxruntime
 
 Each configuration runs in a fresh process (so peak memory is its own). Training throughput is the
 median of timed updates (forward, backward, Adam, clipping: ``draw_gluon.train.train_step``) after
@@ -23,6 +24,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -34,7 +36,8 @@ cpu_defaults()  # before MXNet loads, as train_mnist.py does
 start_engine()  # its log line first, not after our last one
 
 import mxnet as mx  # noqa: E402
-from draw_gluon import DRAW, DRAWConfig, fused, viz  # noqa: E402
+import numpy as np  # noqa: E402
+from draw_gluon import DRAW, DRAWConfig, export_model, fused, viz  # noqa: E402
 from draw_gluon.io import atomic_write  # noqa: E402
 from draw_gluon.train import Part, VariationalBound, make_trainer, train_step  # noqa: E402
 
@@ -163,25 +166,42 @@ def sampling_speed(config, n=SAMPLES, repeats=3):
     return n / median_seconds(lambda: model.generate(n)[0].wait_to_read(), repeats, warmup=1)
 
 
-def sampling_speeds(config, pairs=4):
-    """Median sampling speed with the fused kernels and with MXNet's operators only, over ``pairs``
-    pairs that alternate which goes first (on a shared machine, order alone can bias a comparison)."""
-    speeds = {True: [], False: []}
-    for k in range(pairs):
-        for use_fused in ((True, False) if k % 2 else (False, True)):
-            with contextlib.nullcontext() if use_fused else fused.disabled():
-                speeds[use_fused].append(sampling_speed(config))
-    return statistics.median(speeds[True]), statistics.median(speeds[False])
+def onnx_sampling_speed(config, n=SAMPLES, repeats=3):
+    """The same sampling through onnxruntime: the generator exported to ONNX (opset 13), its noise
+    drawn beforehand (NaN without onnxruntime)."""
+    try:
+        import onnxruntime
+    except ImportError:
+        return float("nan")
+    model = DRAW(config)
+    model.initialize(mx.init.Xavier())
+    with tempfile.TemporaryDirectory() as folder:
+        export_model(model, folder, format="onnx")
+        session = onnxruntime.InferenceSession(os.path.join(folder, "generator.onnx"))
+    z = np.random.RandomState(0).standard_normal((n, config.num_steps, config.z_size)).astype(np.float32)
+    return n / median_seconds(lambda: session.run(None, {"z": z}), repeats, warmup=1)
+
+
+def sampling_speeds(config, rounds=4):
+    """Median sampling speed with the fused kernels, with MXNet's operators only, and in onnxruntime,
+    over ``rounds`` that rotate which goes first (on a shared machine, order alone can bias a comparison)."""
+    ways = {"fused": sampling_speed, "reference": sampling_speed, "onnx": onnx_sampling_speed}
+    speeds = {way: [] for way in ways}
+    for k in range(rounds):
+        for way in list(ways)[k % 3:] + list(ways)[:k % 3]:
+            with fused.disabled() if way != "fused" else contextlib.nullcontext():
+                speeds[way].append(ways[way](config))
+    return [statistics.median(speeds[way]) for way in ways]
 
 
 def measure(name, repeats):
     config = CONFIGS[name]
     with fused.disabled():
         reference = training_speed(config, True, repeats)
-    sampling, sampling_reference = sampling_speeds(config)
+    sampling, sampling_reference, sampling_onnx = sampling_speeds(config)
     result = {"config": name, "flops_per_sample": flops_per_sample(config), "fused": fused.enabled(),
               "hybridized": training_speed(config, True, repeats), "reference": reference,
-              "sampling_reference": sampling_reference,
+              "sampling_reference": sampling_reference, "sampling_onnx": sampling_onnx,
               "imperative": training_speed(config, False, max(3, repeats // 3)),
               "sampling": sampling, "fc_gflops": fc_ceiling(config),
               "fc_only": BATCH / fc_floor(matmul_shapes(config), BATCH, config.num_steps),
@@ -214,12 +234,13 @@ def thread_table(repeats):
 
 def table(results):
     lines = ["| config | train samples/s (hybridized) | MXNet operators only | imperative | products alone "
-             "| sampling images/s | MXNet operators only | products alone | train MFLOP/sample "
+             "| sampling images/s | MXNet operators only | onnxruntime | products alone | train MFLOP/sample "
              "| FC ceiling GFLOP/s | roofline share | products alone | peak memory MB |",
-             "| --- |" + " ---: |" * 12]
+             "| --- |" + " ---: |" * 13]
     for r in results:
         lines.append(f"| {r['config']} | {r['hybridized']:.0f} | {r['reference']:.0f} | {r['imperative']:.0f} | "
                      f"{r['fc_only']:.0f} | {r['sampling']:.0f} | {r['sampling_reference']:.0f} | "
+                     f"{r.get('sampling_onnx', float('nan')):.0f} | "
                      f"{r['sampling_fc_only']:.0f} | {r['flops_per_sample'] / 1e6:.0f} | {r['fc_gflops']:.0f} | "
                      f"{100 * r['roofline_share']:.0f}% | {100 * r['fc_only_share']:.0f}% | {r['peak_mb']:.0f} |")
     return "\n".join(lines)
@@ -246,6 +267,8 @@ def main():
     p.add_argument("--json", default=os.path.join(ROOT, "benchmarks", "speed.json"), help="write results here")
     p.add_argument("--profile", action="store_true", help="print the operator profile of the paper's model")
     p.add_argument("--threads", action="store_true", help="compare MXNet thread settings")
+    p.add_argument("--sampling", action="store_true",
+                   help="sampling alone: MXNet with the fused kernels, with its own operators, and onnxruntime")
     p.add_argument("--one", help=argparse.SUPPRESS)  # internal: measure one configuration, print JSON
     p.add_argument("--one-training", help=argparse.SUPPRESS)  # internal: training speed only
     args = p.parse_args()
@@ -254,6 +277,11 @@ def main():
         return
     if args.threads:
         print(thread_table(args.repeats))
+        return
+    if args.sampling:
+        print("| config | MXNet, fused kernels | MXNet operators only | onnxruntime |  (images/s)\n| --- | ---: | ---: | ---: |")
+        for name in ("paper, attention", "paper, no attention"):
+            print(f"| {name} | " + " | ".join(f"{v:.0f}" for v in sampling_speeds(CONFIGS[name])) + " |", flush=True)
         return
     if args.one_training:
         print(*training_speed(CONFIGS[args.one_training], True, args.repeats, after_validation=True))
