@@ -80,9 +80,12 @@ class SavedBlock(HybridBlock):
 
     @classmethod
     def load(cls, directory, ctx=None):
-        """Rebuild a model saved with :meth:`save` (config and parameters) on ``ctx``."""
+        """Rebuild a model saved with :meth:`save` (config and parameters) on ``ctx``; from a checkpoint
+        of a run with ``--ema``, with the parameter average (``ema.params``), the model it validates."""
         model = cls(cls.config_class.from_json(os.path.join(directory, "config.json")))
-        model.load_parameters(os.path.join(directory, "model.params"), ctx=ctx or mx.current_context())
+        params = next(p for p in (os.path.join(directory, "ema.params"), os.path.join(directory, "model.params"))
+                      if os.path.isfile(p) or p.endswith("model.params"))
+        model.load_parameters(params, ctx=ctx or mx.current_context())
         return model
 
 
@@ -91,8 +94,9 @@ def trainable(block):
     return [p for p in block.collect_params().values() if p.grad_req != "null"]
 
 
-def save(run_dir, model, trainer, state):
-    """Write a checkpoint of ``model``, ``trainer`` and the :class:`RunState` ``state``; return its path."""
+def save(run_dir, model, trainer, state, average=None):
+    """Write a checkpoint of ``model``, ``trainer``, the :class:`RunState` ``state`` and the parameter
+    ``average`` (``--ema``, or None); return its path."""
     root = os.path.join(run_dir, "checkpoints")
     os.makedirs(root, exist_ok=True)
     final = os.path.join(root, f"{state.samples_seen:010d}")
@@ -104,7 +108,10 @@ def save(run_dir, model, trainer, state):
     with atomic_dir(final) as partial:
         model.save(partial)
         counts = save_optimizer(trainer, parameter_names(model, trainer._params), os.path.join(partial, OPTIMIZER))
-        files = {name: file_digest(os.path.join(partial, name), "sha256") for name in BINARIES}
+        if average is not None:
+            average.save(os.path.join(partial, average.FILE))
+        files = {name: file_digest(os.path.join(partial, name), "sha256") for name in sorted(os.listdir(partial))
+                 if name != "config.json"}
         atomic_write(os.path.join(partial, "state.json"),
                      json.dumps(dict(dataclasses.asdict(state), optimizer=counts, files=files)).encode())
     for old in checkpoints(run_dir)[:-KEEP]:
@@ -163,9 +170,10 @@ def usable(run_dir, set_aside=False):
     return None, None
 
 
-def restore(run_dir, model, trainer, ctx, set_aside=True):
-    """Load the newest usable checkpoint of ``run_dir`` into ``model`` (on the contexts ``ctx``) and
-    ``trainer``; return its :class:`RunState`, or None when the run has no checkpoint yet. ``set_aside``:
+def restore(run_dir, model, trainer, ctx, set_aside=True, average=None):
+    """Load the newest usable checkpoint of ``run_dir`` into ``model`` (on the contexts ``ctx``),
+    ``trainer`` and the parameter ``average`` (which starts at the parameters where the checkpoint has
+    none); return its :class:`RunState`, or None when the run has no checkpoint yet. ``set_aside``:
     see :func:`usable` (only the process that holds the run's lock may move folders).
     """
     had_any = bool(checkpoints(run_dir))
@@ -188,6 +196,11 @@ def restore(run_dir, model, trainer, ctx, set_aside=True):
         load_optimizer(trainer, parameter_names(model, trainer._params), os.path.join(path, OPTIMIZER), counts)
     else:  # verify passed, so its state.json lists no optimizer: a snapshot kept small on purpose
         print(f"WARNING: {path} holds no optimizer state; the optimizer starts afresh", file=sys.stderr)
+    if average is not None:
+        try:
+            average.load(os.path.join(path, average.FILE)) if average.FILE in files else average.reset()
+        except ValueError as err:
+            raise CheckpointError(str(err)) from None
     return RunState.from_json(state)
 
 

@@ -75,7 +75,7 @@ def test_the_optimizer_state_round_trips_exactly_without_pickle(tmp_path, monkey
     args = parse_args(["--resume", str(tmp_path / "run")])
     objective = VariationalBound(config_from_args(args), args.seed)
     dataset = mnist.load_mnist5k()
-    model, trainer, _, restored = prepare(args, objective, [mx.cpu(0), mx.cpu(1)], dataset, str(tmp_path / "run"))
+    model, trainer, _, restored, _ = prepare(args, objective, [mx.cpu(0), mx.cpu(1)], dataset, str(tmp_path / "run"))
     assert restored.samples_seen == 256 and restored.batches["position"] > 0
     assert trainer.optimizer.num_update == 4
     names = checkpoint.parameter_names(model, trainer._params)

@@ -89,10 +89,10 @@ def test_only_the_lead_worker_sets_a_damaged_checkpoint_aside(tmp_path):
     args = parse_args(["--resume", str(run_dir)])
     objective = VariationalBound(config_from_args(args), args.seed)
     dataset = mnist.load_mnist5k()
-    *_, state = prepare(args, objective, [mx.cpu()], dataset, str(run_dir), Workers(None, 1, 2))
+    _, _, _, state, _ = prepare(args, objective, [mx.cpu()], dataset, str(run_dir), Workers(None, 1, 2))
     assert state.samples_seen == 128
     assert (run_dir / "checkpoints" / "0000000256").is_dir(), "a worker without the lock moves nothing"
-    *_, state = prepare(args, objective, [mx.cpu()], dataset, str(run_dir), Workers(None, 0, 2))
+    _, _, _, state, _ = prepare(args, objective, [mx.cpu()], dataset, str(run_dir), Workers(None, 0, 2))
     assert state.samples_seen == 128 and (run_dir / "checkpoints" / ".damaged-0000000256").is_dir()
 
 
@@ -107,7 +107,7 @@ def test_a_resume_on_other_data_stops_unless_accepted_and_records_what_it_read(t
         prepare(args, objective, [mx.cpu()], other, str(tmp_path / "run"))
     args.accept_unverified_data = True
     capsys.readouterr()
-    *_, state = prepare(args, objective, [mx.cpu()], other, str(tmp_path / "run"))
+    _, _, _, state, _ = prepare(args, objective, [mx.cpu()], other, str(tmp_path / "run"))
     assert "WARNING: the train split(s) read now" in capsys.readouterr().err
     assert state.data_sha256 == {"train": "a" * 64} and state.accepted_unverified_data
 

@@ -17,11 +17,11 @@ LR_SCHEDULES = ("constant", "linear", "poly", "cosine", "step")
 # rest define the model and the data it learns from. The devices and hybridization always come from
 # the command that resumes.
 RESUMABLE = ("num_train_samples", "num_val_samples", "val_freq", "checkpoint_freq", "data_dir", "max_nonfinite",
-             "learning_rate")
+             "learning_rate", "ema")
 # Given by each command anew, never taken from args.json: the devices, and permission for unverified data.
 MACHINE = ("gpu", "gpus", "hybridize", "kvstore", "accept_unverified_data")
 # The resumable flags that shape the trained model (a run's checkpoints record the ones it trained under).
-SCHEDULE = ("num_train_samples", "learning_rate")
+SCHEDULE = ("num_train_samples", "learning_rate", "ema")
 TASKS = ("generate", "classify")
 class ArgumentParser(argparse.ArgumentParser):
     """argparse with a one-line error message (no usage dump) and exit code 2."""
@@ -41,6 +41,13 @@ def positive_float(text):
     value = float(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def decay(text):
+    value = float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must lie between 0 and 1, e.g. 0.999, got {text}")
     return value
 
 
@@ -95,6 +102,9 @@ def build_parser():
     add("--lr_schedule", choices=LR_SCHEDULES, default="constant",
         help="gluoncv LRScheduler mode over the run; linear/poly/cosine decay to 0, "
              "step divides by 10 at 50%% and 75%% of the samples")
+    add("--ema", type=decay, default=None, metavar="DECAY",
+        help="keep an exponential moving average of the parameters, updated after every update (e.g. 0.999), "
+             "and validate, test and ship it; logged as valid_ema/ beside valid/. May be given on --resume")
     add("--clip", type=positive_float, default=10.0, help="clip the global norm of the mean gradient (of the batch-mean loss) to this")
     add("--max_nonfinite", type=positive_int, default=10,
         help="updates with a non-finite loss or gradient are skipped; stop after this many in a row")
@@ -156,7 +166,7 @@ def build_parser():
     add("--run_name", default=None, help="run folder name (default: date, time and model)")
     add("--resume", metavar="RUN_DIR", default=None,
         help="continue the run in RUN_DIR from its newest checkpoint with the flags it was started "
-             "with; only -t, -r, -v, -f, --checkpoint_freq, --data-dir, --gpu(s) and --no-hybridize "
+             "with; only -t, -r, -v, -f, --checkpoint_freq, --ema, --data-dir, --gpu(s) and --no-hybridize "
              "(and --accept_unverified_data) may be given anew (-t and -r rescale the schedule: the rate at each update is the one "
              "the new values give)")
     return p

@@ -21,6 +21,7 @@ from tqdm import tqdm
 from .. import checkpoint, data
 from ..io import atomic_dir, atomic_write, exclusive
 from ..runlog import RunLog, SilentLog
+from .average import ParameterAverage
 from ..checkpoint import trainable
 from .flags import SCHEDULE, build_parser, config_from_args, data_options, inconsistency, parse_args
 from .objectives import TASKS, objective_of
@@ -179,12 +180,19 @@ def open_run(args, config):
     return run_dir
 
 
-def validate(objective, model, images, labels, batch_size, ctx, log, seen):
-    """Score ``images`` (and ``labels``), log the scores and the objective's pictures in ``log`` (a
-    :class:`~draw_gluon.runlog.RunLog`) at ``seen``; return the scores."""
+def validate(objective, model, images, labels, batch_size, ctx, log, seen, average=None):
+    """Score ``images`` (and ``labels``), log the scores (``valid/``) and the objective's pictures in
+    ``log`` (a :class:`~draw_gluon.runlog.RunLog`) at ``seen``; return the scores. With a parameter
+    ``average`` (``--ema``), also its scores (``valid_ema/``, returned as ``ema_<name>``), and the
+    pictures are the average's."""
     val = evaluate(objective, model, images, labels, ctx, batch_size)
     log.scalars("valid", val, seen)
-    log.pictures(objective.pictures(model, images, labels), seen)
+    with average.applied() if average else contextlib.nullcontext():
+        if average:
+            averaged = evaluate(objective, model, images, labels, ctx, batch_size)
+            log.scalars("valid_ema", averaged, seen)
+            val.update({f"ema_{name}": value for name, value in averaged.items()})
+        log.pictures(objective.pictures(model, images, labels), seen)
     return val
 
 
@@ -220,7 +228,7 @@ def train(args, ctxs=None, dataset=None):
     run_dir = open_run(args, config) if lead else args.resume  # the other workers write nothing
     with exclusive(run_dir) if lead else contextlib.nullcontext():
         try:
-            model, state = _train_loop(args, ctxs, dataset, objective, run_dir, workers)
+            model, state, average = _train_loop(args, ctxs, dataset, objective, run_dir, workers)
         except OSError as err:
             raise OSError(f"{err.strerror or err} while writing {err.filename or run_dir}; its earlier "
                           f"checkpoints are intact: fix that, then continue with --resume {run_dir}") from None
@@ -230,16 +238,18 @@ def train(args, ctxs=None, dataset=None):
             return run_dir, None
         if not lead:
             return run_dir, {}
-        model.save(run_dir)
-        metrics = final_metrics(objective, model, dataset, state, args.batch_size)
+        with average.applied() if average else contextlib.nullcontext():  # the model validated is shipped
+            model.save(run_dir)
+            metrics = final_metrics(objective, model, dataset, state, args.batch_size)
         atomic_write(os.path.join(run_dir, "metrics.json"), (json.dumps(metrics, indent=2) + "\n").encode())
     print(f"test {objective.score_summary(metrics['test'])}; run saved in {run_dir}")
     return run_dir, metrics
 
 
 def prepare(args, objective, ctxs, dataset, run_dir, workers=ALONE):
-    """Model, trainer, training batches and run state: new, or from the run's newest usable checkpoint
-    (which only the lead worker, holding the run's lock, may set aside when damaged)."""
+    """Model, trainer, training batches, run state and parameter average (``--ema``, else None): new,
+    or from the run's newest usable checkpoint (which only the lead worker, holding the run's lock, may
+    set aside when damaged)."""
     mx.random.seed(args.seed)  # the initial parameters
     model = objective.build()
     model.initialize(mx.init.Xavier(), ctx=ctxs)
@@ -252,7 +262,9 @@ def prepare(args, objective, ctxs, dataset, run_dir, workers=ALONE):
     batches = data.Batches(dataset.splits["train"], args.batch_size, args.seed, dataset.dynamic,
                            dataset.labels.get("train") if objective.needs_labels else None, dataset.remake,
                            objective.corruption)
-    restored = checkpoint.restore(run_dir, model, trainer, ctxs, set_aside=workers.rank == 0) if args.resume else None
+    average = ParameterAverage(model, args.ema) if args.ema else None
+    restored = (checkpoint.restore(run_dir, model, trainer, ctxs, set_aside=workers.rank == 0, average=average)
+                if args.resume else None)
     state = restored or checkpoint.RunState()
     if restored:
         check_same_data(restored.data_sha256, dataset.sha256, args.accept_unverified_data)
@@ -265,7 +277,7 @@ def prepare(args, objective, ctxs, dataset, run_dir, workers=ALONE):
     state.schedule = {k: getattr(args, k) for k in SCHEDULE}
     state.data_sha256 = dataset.sha256  # the data read now, whatever the run read before
     state.accepted_unverified_data = state.accepted_unverified_data or args.accept_unverified_data
-    return model, trainer, batches, state
+    return model, trainer, batches, state, average
 
 
 def check_same_data(trained_on, now, accept):
@@ -282,8 +294,9 @@ def check_same_data(trained_on, now, accept):
 
 
 def _train_loop(args, ctxs, dataset, objective, run_dir, workers=ALONE):
-    """Train until the sample budget or a stop request; returns the model and the run state."""
-    model, trainer, batches, state = prepare(args, objective, ctxs, dataset, run_dir, workers)
+    """Train until the sample budget or a stop request; returns the model, the run state and the
+    parameter average (or None)."""
+    model, trainer, batches, state, average = prepare(args, objective, ctxs, dataset, run_dir, workers)
     valid = split_of(dataset, objective, "valid", args.num_val_samples)
     lead, nonfinite, started = workers.rank == 0, 0, time.time()
 
@@ -292,7 +305,7 @@ def _train_loop(args, ctxs, dataset, objective, run_dir, workers=ALONE):
         state.wall_time_s, started = state.wall_time_s + time.time() - started, time.time()
         if lead:
             state.batches = batches.state()
-            checkpoint.save(run_dir, model, trainer, state)
+            checkpoint.save(run_dir, model, trainer, state, average)
 
     with RunLog(run_dir, state.samples_seen) if lead else SilentLog() as log, StopRequest() as stop, \
             tqdm(total=args.num_train_samples, initial=state.samples_seen, unit="img", dynamic_ncols=True,
@@ -301,6 +314,8 @@ def _train_loop(args, ctxs, dataset, objective, run_dir, workers=ALONE):
             previous = state.samples_seen
             step, speed = train_batch(args, model, objective, trainer, batches, ctxs, workers, state)
             seen, nonfinite = state.samples_seen, 0 if step.updated else nonfinite + 1
+            if average and step.updated:
+                average.update()
             log.scalars("train", dict(step.terms, grad_norm=step.grad_norm, learning_rate=trainer.learning_rate,
                                       samples_per_s=speed, skipped_updates=state.skipped_updates), seen)
             bar.update(seen - previous)
@@ -313,13 +328,15 @@ def _train_loop(args, ctxs, dataset, objective, run_dir, workers=ALONE):
                                f"{args.learning_rate}) or --clip")
             finished = seen >= args.num_train_samples
             if lead and (finished or seen // args.val_freq > previous // args.val_freq):
-                val = validate(objective, model, *valid, args.batch_size, ctxs[0], log, seen)
+                val = validate(objective, model, *valid, args.batch_size, ctxs[0], log, seen, average)
                 state.validation.append(dict(samples=seen, wall_time_s=state.wall_time_s + time.time() - started,
                                              **val))
-                bar.write(f"{seen} samples: validation {objective.summary(val)}")
+                averaged = {k[4:]: v for k, v in val.items() if k.startswith("ema_")}
+                bar.write(f"{seen} samples: validation {objective.summary(val)}"
+                          + (f"; with the parameter average {objective.summary(averaged)}" if averaged else ""))
             if finished or stop.requested or seen // args.checkpoint_freq > previous // args.checkpoint_freq:
                 save_checkpoint()
-    return model, state
+    return model, state, average
 
 
 def train_batch(args, model, objective, trainer, batches, ctxs, workers, state):
