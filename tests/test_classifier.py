@@ -167,7 +167,7 @@ def test_ship_takes_a_resumed_runs_newest_state_with_its_budget_and_errors(tmp_p
         (run_dir / name).write_bytes(content)
     assert json.loads((run_dir / "args.json").read_text())["num_train_samples"] == 1280, "the starting flags"
     newest = json.loads((run_dir / "checkpoints" / "0000002560" / "state.json").read_text())
-    assert newest["schedule"] == {"num_train_samples": 2560, "learning_rate": 1e-3}
+    assert newest["schedule"] == {"num_train_samples": 2560, "learning_rate": 1e-3, "ema": None}
 
     monkeypatch.setattr(model_zoo, "ZOO", str(tmp_path / "zoo"))
     info = model_zoo.ship("tiny", str(run_dir), None)
