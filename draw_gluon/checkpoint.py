@@ -83,8 +83,8 @@ class SavedBlock(HybridBlock):
         """Rebuild a model saved with :meth:`save` (config and parameters) on ``ctx``; from a checkpoint
         of a run with ``--ema``, with the parameter average (``ema.params``), the model it validates."""
         model = cls(cls.config_class.from_json(os.path.join(directory, "config.json")))
-        params = next(p for p in (os.path.join(directory, "ema.params"), os.path.join(directory, "model.params"))
-                      if os.path.isfile(p) or p.endswith("model.params"))
+        average = os.path.join(directory, "ema.params")
+        params = average if os.path.isfile(average) else os.path.join(directory, "model.params")
         model.load_parameters(params, ctx=ctx or mx.current_context())
         return model
 

@@ -24,7 +24,11 @@ class ParameterAverage:
 
     def reset(self):
         """Start the average at the parameters as they are."""
-        self.values = {name: p.data(p.list_ctx()[0]).copy() for name, p in self.params.items()}
+        self.values = self._current()
+
+    def _current(self):
+        """A copy of the parameters as they are, from the first device."""
+        return {name: p.data(p.list_ctx()[0]).copy() for name, p in self.params.items()}
 
     def update(self):
         for name, p in self.params.items():
@@ -35,7 +39,7 @@ class ParameterAverage:
     @contextlib.contextmanager
     def applied(self):
         """The model holds the averages (on every device) inside the block, its own parameters after."""
-        own = {name: p.data(p.list_ctx()[0]).copy() for name, p in self.params.items()}
+        own = self._current()
         self._set(self.values)
         try:
             yield
