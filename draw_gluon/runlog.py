@@ -26,7 +26,10 @@ class RunLog:
 
     def __init__(self, run_dir, first_step):
         self.run_dir = run_dir
-        self._writer = SummaryWriter(logdir=run_dir, flush_secs=10, verbose=False)
+        # mxboard names event files by the whole second: a resume within the same second as the run
+        # it continues would reuse that file and wipe its events, so each log gets a suffix of its own.
+        self._writer = SummaryWriter(logdir=run_dir, flush_secs=10, verbose=False,
+                                     filename_suffix=f".{time.time_ns()}")
         # mxboard has no public call for an event of its own or an encoded image: its file writer does.
         self._events = self._writer._file_writer
         # A START event makes TensorBoard drop the events at later steps, left by a run killed after
