@@ -23,7 +23,7 @@ from draw_gluon.evaluation import colour_baselines  # noqa: E402
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("dataset", choices=("cifar10", "svhn"))
-    p.add_argument("--data-dir", default=None)
+    p.add_argument("--data_dir", "--data-dir", default=None)
     p.add_argument("--split", default="test", choices=("valid", "test"))
     args = p.parse_args()
     splits = data.load(args.dataset, data_dir=args.data_dir).splits

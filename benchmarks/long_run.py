@@ -30,7 +30,7 @@ sys.path.insert(0, ROOT)
 from draw_gluon import checkpoint, viz  # noqa: E402
 from draw_gluon.io import atomic_dir, atomic_write  # noqa: E402
 from draw_gluon.recipes import RECIPES  # noqa: E402
-from draw_gluon.train.flags import RESUMABLE  # noqa: E402
+from draw_gluon.train.flags import RESUMABLE, SCHEDULE, fields_of  # noqa: E402
 
 # The long runs, each the recipe of its name (draw_gluon/recipes.py).
 LONG_RUNS = ("mnist-attention", "mnist", "two-digit-mnist", "cluttered-mnist")
@@ -44,7 +44,7 @@ def command(name):
     if not (os.path.isdir(run_dir) or os.path.isdir(os.path.join(committed, "checkpoint"))):
         return ["--recipe", name, "--logdir", os.path.dirname(run_dir), "--run_name", os.path.basename(run_dir)]
     flags = RECIPES[name].flags
-    return ["--resume", run_dir] + [a for k in RESUMABLE if k in flags for a in (f"--{k}", str(flags[k]))]
+    return ["--resume", run_dir] + [a for k in fields_of(RESUMABLE, SCHEDULE) if k in flags for a in (f"--{k}", str(flags[k]))]
 
 
 # Points to hold a run's validation curve against: (images seen, bound in nats, label).
@@ -166,7 +166,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("command", choices=("resume", "snapshot", "plot", "command", "rebuild"))
     p.add_argument("name", choices=LONG_RUNS)
-    p.add_argument("--data-dir", default=os.environ.get("DRAW_DATA_DIR"),
+    p.add_argument("--data_dir", "--data-dir", default=os.environ.get("DRAW_DATA_DIR"),
                    help="the run's --data-dir, for resume: the folder of binarized_mnist.npz (default: "
                         "$DRAW_DATA_DIR)")
     args = p.parse_args()

@@ -95,7 +95,7 @@ def window_probe(data_dir, n=1000):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data-dir", default=os.environ.get("DRAW_DATA_DIR"), required="DRAW_DATA_DIR" not in os.environ,
+    p.add_argument("--data_dir", "--data-dir", default=os.environ.get("DRAW_DATA_DIR"), required="DRAW_DATA_DIR" not in os.environ,
                    help="folder of binarized_mnist.npz (default: $DRAW_DATA_DIR)")
     p.add_argument("--budget", type=int, default=60000, help="training images per recipe")
     p.add_argument("--jobs", type=int, default=2, help="recipes trained at once (one OpenMP thread each)")

@@ -39,7 +39,7 @@ import mxnet as mx  # noqa: E402
 import numpy as np  # noqa: E402
 from draw_gluon import DRAW, DRAWConfig, export_model, fused, viz  # noqa: E402
 from draw_gluon.io import atomic_write  # noqa: E402
-from draw_gluon.train import Part, VariationalBound, make_trainer, train_step  # noqa: E402
+from draw_gluon.train import Part, TrainConfig, VariationalBound, make_trainer, train_step  # noqa: E402
 
 BATCH = 128
 SAMPLES = 1000  # images per generate() call timed for sampling
@@ -143,8 +143,7 @@ def training_setup(config, hybridize=True):
     model.initialize(mx.init.Xavier())
     if hybridize:
         model.hybridize(static_alloc=True, static_shape=True)
-    options = argparse.Namespace(num_train_samples=10 ** 6, batch_size=BATCH, lr_schedule="constant",
-                                 learning_rate=1e-3)
+    options = TrainConfig(num_train_samples=10 ** 6, batch_size=BATCH)
     trainer, objective = make_trainer(model, options, 1), VariationalBound(config, seed=0)
     x = (mx.nd.random.uniform(shape=(BATCH,) + config.image_shape) > 0.5).astype("float32")
     return model, x, lambda: train_step(model, objective, trainer, [Part(x, None, len(x))], 10.0)

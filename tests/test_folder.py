@@ -126,6 +126,8 @@ def test_fit_trains_on_arrays_with_the_command_lines_run_folder(tmp_path):
     assert (tmp_path / "fit" / "model.params").is_file() and list((tmp_path / "fit" / "checkpoints").iterdir())
     stored = json.loads((tmp_path / "fit" / "args.json").read_text())
     assert stored["dataset"] == "arrays" and stored["num_steps"] == 2
+    # version 0.x's flag names are the fields they stand for
+    assert (stored["enc_size"], stored["dec_size"], stored["z_size"]) == (8, 8, 3) and "latent_dim" not in stored
     with pytest.raises(TypeError, match="unknown flags epochs"):
         fit(images, images, epochs=3)
     with pytest.raises(data.DataError, match="the valid split holds values from 0 to 2"):

@@ -171,8 +171,8 @@ def test_two_devices_update_exactly_like_one(batch):
 
 def test_a_last_batch_smaller_than_the_devices_trains_and_resumes(tmp_path):
     images = mnist.mnist5k()
-    flags = dict(batch_size=16, num_train_samples=33, val_freq=33, num_steps=2, num_recurrent_units=8,
-                 latent_dim=3, logdir=str(tmp_path), run_name="run", checkpoint_freq=32)
+    flags = dict(batch_size=16, num_train_samples=33, val_freq=33, num_steps=2, enc_size=8, dec_size=8,
+                 z_size=3, logdir=str(tmp_path), run_name="run", checkpoint_freq=32)
     _, _, metrics = fit(images["train"][:200], images["valid"][:50], ctxs=[mx.cpu(0), mx.cpu(1)], **flags)
     assert metrics["samples_seen"] == 33  # the last batch: 1 image for 2 devices
     _, _, metrics = fit(images["train"][:200], images["valid"][:50], ctxs=[mx.cpu(0), mx.cpu(1)],

