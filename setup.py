@@ -19,8 +19,8 @@ setup(
     long_description_content_type="text/markdown",
     packages=find_packages(include=["draw_gluon", "draw_gluon.*"]),
     py_modules=["core"],
-    # the pretrained models (draw_gluon.pretrained) and the fused kernels' source, compiled at first use
-    package_data={"draw_gluon": ["zoo/*/*", "fused_ops.cc"]},
+    # the pretrained models (draw_gluon.pretrained), the fused kernels' source (compiled at first use), the demo page
+    package_data={"draw_gluon": ["zoo/*/*", "fused_ops.cc", "web/*"]},
     # MXNet 1.9.1 needs numpy < 1.24, which has no wheel for Python 3.12+ and does not build there
     python_requires=">=3.8,<3.12",
     install_requires=[

@@ -6,6 +6,8 @@
     draw-gluon evaluate RUN_DIR      bound and importance-weighted NLL, JSON and a KL-per-glimpse plot;
                                      for a classifier: error rate, JSON and its glimpse paths
     draw-gluon export RUN_DIR        symbol + params for gluon.SymbolBlock.imports, or --format onnx
+    draw-gluon demo RUN_DIR          a web page where the model draws in the browser (onnxruntime-web);
+                                     --serve serves it on 127.0.0.1
 
 Each command writes a folder, ``RUN_DIR/<command>`` (``RUN_DIR/evaluate-<split>-k<K>``) unless
 ``--out`` says otherwise, and prints the paths it wrote. RUN_DIR is a ``train_mnist.py`` run (its
@@ -23,6 +25,7 @@ from . import checkpoint, data, model_zoo, viz
 from .checkpoint import load_run
 from .classifier import Classifier
 from .evaluation import evaluate_classifier, evaluate_nll
+from .demo import make_demo, server
 from .export import export_model
 from .io import write_folder
 from .pictures import draw_latent_walks, draw_reconstructions, draw_samples, glimpse_pictures
@@ -49,7 +52,7 @@ def build_parser():
             c.add_argument("--split", choices=data.SPLITS, default="test", help="which images")
             c.add_argument("--dataset", choices=data.DATASETS, default=None,
                            help="default: the dataset the run was trained on")
-            c.add_argument("--data-dir", default=None,
+            c.add_argument("--data_dir", "--data-dir", default=None,
                            help="as for train_mnist.py (default: the run's, then $DRAW_DATA_DIR)")
             c.add_argument("--target", choices=data.targets.TARGETS, default=None,
                            help="score and draw toward clean images from corrupted ones, as train_mnist.py's "
@@ -76,6 +79,11 @@ def build_parser():
             ).add_argument("--format", choices=("mxnet", "onnx"), default="mxnet",
                            help="mxnet: symbol + params for gluon.SymbolBlock.imports; onnx: opset 13, for "
                                 "onnxruntime and other ONNX runtimes (pip install 'draw-gluon[onnx]')")
+    demo = command("demo", "a web page in which the model draws in the browser (ONNX, onnxruntime-web)",
+                   pictures=True)
+    demo.add_argument("--num", type=positive_int, default=16, help="samples drawn at a time")
+    demo.add_argument("--serve", action="store_true", help="then serve the page on 127.0.0.1 until Ctrl-C")
+    demo.add_argument("--port", type=int, default=8000, help="with --serve: the port (0: any free one)")
     convert = commands.add_parser(
         "convert-checkpoint", help="rewrite checkpoints of draw-gluon 0.x without pickle (trusted files only)",
         description="Rewrite the checkpoints of a run written by draw-gluon 0.x, whose optimizer state is "
@@ -188,12 +196,29 @@ def evaluate_classification(model, args):
                                    "glimpses.png": viz.png_bytes(table), "glimpses.gif": viz.gif_bytes(steps)})
 
 
+def demo(model, args):
+    """The ``demo`` command: the page's files; with ``--serve``, served until Ctrl-C."""
+    name = os.path.basename(os.path.normpath(args.run_dir))
+    paths = make_demo(model, args.out, name, args.num, args.seed, args.seconds, args.scale)
+    if not args.serve:
+        return paths
+    httpd = server(args.out, args.port)
+    print(f"serving {args.out} at http://127.0.0.1:{httpd.server_address[1]}/ (Ctrl-C stops)", flush=True)
+    with httpd:
+        try:
+            httpd.serve_forever()
+        except KeyboardInterrupt:
+            pass
+    return []
+
+
 COMMANDS = {
     "sample": lambda model, a: draw_samples(model, a.out, a.num, a.seed, a.scale, a.seconds),
     "reconstruct": reconstruct,
     "latent": lambda model, a: draw_latent_walks(model, a.out, a.num, a.frames, a.seed, a.scale, a.seconds),
     "evaluate": evaluate,
     "export": lambda model, a: [export_model(model, a.out, a.format)],
+    "demo": demo,
 }
 
 
@@ -205,12 +230,13 @@ def main(argv=None):
     except (ValueError, OSError) as err:
         print(f"draw-gluon {args.command}: error: {err}", file=sys.stderr)
         return 2
-    print("\n".join(paths))
+    if paths:
+        print("\n".join(paths))
     return 0
 
 
 def use_model(p, args):
-    """The commands that load a model: sample, reconstruct, latent, evaluate, export."""
+    """The commands that load a model: sample, reconstruct, latent, evaluate, export, demo."""
     check_gpus(p, [0] if args.gpu else [])
     default = f"evaluate-{args.split}-k{args.samples}" if args.command == "evaluate" else args.command
     folder = model_zoo.resolve(args.run_dir)
