@@ -1,6 +1,6 @@
 """How fast DRAW trains and samples on this machine, against the machine's own matrix-product ceiling.
 
-    python benchmarks/speed.py                 # the table of the README's Performance section
+    python benchmarks/speed.py                 # the table of docs/performance.md
     python benchmarks/speed.py --profile       # where one training step of the paper's model spends its time
     python benchmarks/speed.py --threads       # training speed under MXNet's thread settings
     python benchmarks/speed.py --sampling      # sampling alone: MXNet (fused, plain) against onnxruntime

@@ -8,7 +8,7 @@ package, and score what ships.
 its config, and writes ``info.json``: the dataset, the training command, the images seen and the
 test score measured now. ``table`` re-scores every shipped model from the installed files alone and
 prints a Markdown table (DRAW: the bound, and with ``--samples K`` > 1 the importance-weighted
-estimate; classifier: the error rate), so anyone can check the README's numbers.
+estimate; classifier: the error rate), so anyone can check the numbers of the README and docs/experiments/
 """
 import argparse
 import os

@@ -1,8 +1,8 @@
 """Fused CPU kernels (``fused_ops.cc``), built once with the machine's C++ compiler and loaded into
 MXNet through its extension library API (``mx.library.load``).
 
-They replace chains of small operators whose cost on CPU is mostly per-operator overhead (README,
-Performance); :func:`~draw_gluon.fast.lstm_step` keeps the reference implementation beside them.
+They replace chains of small operators whose cost on CPU is mostly per-operator overhead
+(docs/performance.md); :func:`~draw_gluon.fast.lstm_step` keeps the reference implementation beside them.
 The library is compiled at first use into ``$DRAW_CACHE_DIR/fused`` (default
 ``~/.cache/draw-gluon/fused``) for the machine's own CPU (``-march=native``), in a file named by
 MXNet's version and a hash of the source and the CPU's model and features, so an upgrade, or a

@@ -22,7 +22,7 @@ from draw_gluon import DRAW, DRAWConfig
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NEEDS_DATA = ("needs the paper's binarized MNIST: set DRAW_DATA_DIR to a folder holding binarized_mnist.npz "
-              "(the README's Data section says how to get it)")
+              "(docs/training.md, Data, says how to get it)")
 
 
 def tiny_config(attention=True, **changes):

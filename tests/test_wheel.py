@@ -1,6 +1,6 @@
 """The wheel works where it is installed: built by `pip wheel .`, installed (not editable) into a fresh
-venv, used from another folder: the shipped models load, `draw-gluon sample` writes its GIFs, and the
-fused kernels compile from the installed copy."""
+venv, used from another folder: the shipped models load, `draw-gluon sample` writes its GIFs, the demo
+page ships, and the fused kernels compile from the installed copy."""
 import glob
 import os
 import site
@@ -40,12 +40,13 @@ def run(venv, *argv, **env):
                           env=dict(os.environ, DRAW_CACHE_DIR=str(root / "cache"), **env))
 
 
-def test_the_wheel_holds_the_zoo_the_kernels_source_and_the_license(venv):
+def test_the_wheel_holds_the_zoo_the_kernels_source_the_demo_page_and_the_license(venv):
     _, wheel = venv
     names = zipfile.ZipFile(wheel).namelist()
     for model in ("mnist-attention", "mnist", "two-digit-mnist", "cluttered-mnist"):
         assert {f"draw_gluon/zoo/{model}/{f}" for f in ("config.json", "model.params", "info.json")} <= set(names)
     assert "draw_gluon/fused_ops.cc" in names
+    assert {"draw_gluon/web/index.html", "draw_gluon/web/draw.js"} <= set(names)
     assert any(".dist-info/" in n and n.endswith("LICENSE") for n in names)
 
 

@@ -33,7 +33,7 @@ def evaluate(objective, model, images, labels, ctx, batch_size):
     their ``labels`` (N,) (None for a task without labels).
 
     Training calls it with the training batch size: under MXNet's threaded engine on CPU, one pass
-    at a larger batch made every later training step over 2x slower (README, Performance).
+    at a larger batch made every later training step over 2x slower (docs/performance.md).
     """
     totals = np.zeros(len(objective.names))
     for start in range(0, len(images), batch_size):
