@@ -1,7 +1,7 @@
 """Which recipe makes the attention model learn: test bound after a fixed budget, one row a recipe.
 
-    python benchmarks/recipes.py --data-dir DIR [--budget 60000] [--jobs 2] [--only NAME ...]
-    python benchmarks/recipes.py --data-dir DIR --windows   # what the untrained windows read and write
+    python benchmarks/recipes.py --data_dir DIR [--budget 60000] [--jobs 2] [--only NAME ...]
+    python benchmarks/recipes.py --data_dir DIR --windows   # what the untrained windows read and write
 
 Each recipe trains the same small attention DRAW (T=16, 128 LSTM units, z=20, read 2x2, write 5x5,
 batch 128) on the paper's binarized MNIST for ``--budget`` images in a process of its own and is
@@ -42,16 +42,17 @@ from draw_gluon.runtime import cpu_defaults
 cpu_defaults()
 import mxnet as mx
 from draw_gluon import attention
+from draw_gluon.model import DRAW
 from draw_gluon.train import loop
 setup, argv = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 if setup.get("zero_window"):
     attention.WindowBias._init_weight = lambda self, name, arr: arr.__setitem__(slice(None), 0)
 if setup.get("normal_init"):
-    initialize = loop.DRAW.initialize
-    loop.DRAW.initialize = lambda self, init=None, **kw: initialize(self, mx.init.Normal(0.01), **kw)
+    initialize = DRAW.initialize
+    DRAW.initialize = lambda self, init=None, **kw: initialize(self, mx.init.Normal(0.01), **kw)
 if setup.get("zero_state"):
     config_from_args = loop.config_from_args
-    loop.config_from_args = lambda args: config_from_args(args).replace(learn_init_state=False)
+    loop.config_from_args = lambda args, **kw: config_from_args(args, **kw).replace(learn_init_state=False)
 _, metrics = loop.train(loop.parse_args(argv))
 print(json.dumps(metrics))
 """
@@ -60,7 +61,7 @@ print(json.dumps(metrics))
 def run(name, data_dir, budget, logdir, threads):
     _, flags, setup = RECIPES[name]
     argv = MODEL + flags + ["-t", str(budget), "-f", str(budget // 3), "-v", "2000", "--checkpoint_freq",
-                            str(budget), "--data-dir", data_dir, "--logdir", logdir, "--run_name", name]
+                            str(budget), "--data_dir", data_dir, "--logdir", logdir, "--run_name", name]
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), PYTHONPATH=ROOT)
     out = subprocess.run([sys.executable, "-c", CHILD, json.dumps(setup), json.dumps(argv)], env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, check=True).stdout

@@ -3,13 +3,14 @@
     python benchmarks/speed.py                 # the table of docs/performance.md
     python benchmarks/speed.py --profile       # where one training step of the paper's model spends its time
     python benchmarks/speed.py --threads       # training speed under MXNet's thread settings
-    python benchmarks/speed.py --sampling      # sampling alone: MXNet (fused, plain) against onnxruntime
+    python benchmarks/speed.py --sampling      # the shipped models' sampling: MXNet (fused, plain), onnxruntime
 
 Each configuration runs in a fresh process (so peak memory is its own). Training throughput is the
 median of timed updates (forward, backward, Adam, clipping: ``draw_gluon.train.train_step``) after
 warm-up, with draw-gluon's fused CPU kernels (when they build here) and with MXNet's operators only
-(``draw_gluon.fused.disabled``), both in the same process; sampling is the median of 4 pairs of
-``generate(1000)`` timings that alternate which path goes first. The ceiling is the GFLOP/s of
+(``draw_gluon.fused.disabled``), both in the same process; sampling is the median over 4 rounds of
+``generate(1000)``'s work with each, and of the exported generator in onnxruntime, rotating which goes
+first. The ceiling is the GFLOP/s of
 ``FullyConnected`` at the model's own matrix shapes, measured in the same run; the roofline share is
 the achieved matrix-product FLOP/s over that ceiling. "Products alone" times the model's
 ``FullyConnected`` products by themselves, per glimpse and (for training) with their backward, as
@@ -37,7 +38,8 @@ start_engine()  # its log line first, not after our last one
 
 import mxnet as mx  # noqa: E402
 import numpy as np  # noqa: E402
-from draw_gluon import DRAW, DRAWConfig, export_model, fused, viz  # noqa: E402
+from draw_gluon import DRAW, DRAWConfig, export_model, fused, model_zoo, viz  # noqa: E402
+from draw_gluon.model import Generator  # noqa: E402
 from draw_gluon.io import atomic_write  # noqa: E402
 from draw_gluon.train import Part, TrainConfig, VariationalBound, make_trainer, train_step  # noqa: E402
 
@@ -159,37 +161,44 @@ def training_speed(config, hybridize, repeats, after_validation=False):
     return speed, BATCH / median_seconds(step, repeats)
 
 
-def sampling_speed(config, n=SAMPLES, repeats=3):
-    model = DRAW(config)
-    model.initialize(mx.init.Xavier())
-    return n / median_seconds(lambda: model.generate(n)[0].wait_to_read(), repeats, warmup=1)
+def sampling_speed(model, n=SAMPLES, repeats=3):
+    """Images per second of ``model.generate(n)``'s work (noise, every canvas, the windows), through a
+    generator traced afresh, so that it takes the fused kernels or MXNet's operators as now chosen."""
+    generator = Generator(model)
+    generator.hybridize(static_alloc=True)
+
+    def sample():
+        generator(model.noise(n))
+        mx.nd.waitall()
+    return n / median_seconds(sample, repeats, warmup=1)
 
 
-def onnx_sampling_speed(config, n=SAMPLES, repeats=3):
-    """The same sampling through onnxruntime: the generator exported to ONNX (opset 13), its noise
-    drawn beforehand (NaN without onnxruntime)."""
+def onnx_sampling(model, n=SAMPLES, repeats=3):
+    """A function measuring the same sampling through onnxruntime (the generator exported to ONNX,
+    opset 13, its noise drawn beforehand), or None without onnxruntime."""
     try:
         import onnxruntime
     except ImportError:
-        return float("nan")
-    model = DRAW(config)
-    model.initialize(mx.init.Xavier())
+        return None
     with tempfile.TemporaryDirectory() as folder:
         export_model(model, folder, format="onnx")
         session = onnxruntime.InferenceSession(os.path.join(folder, "generator.onnx"))
-    z = np.random.RandomState(0).standard_normal((n, config.num_steps, config.z_size)).astype(np.float32)
-    return n / median_seconds(lambda: session.run(None, {"z": z}), repeats, warmup=1)
+    z = np.random.RandomState(0).standard_normal((n, model.config.num_steps, model.config.z_size)).astype(np.float32)
+    return lambda: n / median_seconds(lambda: session.run(None, {"z": z}), repeats, warmup=1)
 
 
-def sampling_speeds(config, rounds=4):
-    """Median sampling speed with the fused kernels, with MXNet's operators only, and in onnxruntime,
-    over ``rounds`` that rotate which goes first (on a shared machine, order alone can bias a comparison)."""
-    ways = {"fused": sampling_speed, "reference": sampling_speed, "onnx": onnx_sampling_speed}
+def sampling_speeds(model, rounds=4):
+    """Median sampling speed of ``model`` with the fused kernels, with MXNet's operators only, and in
+    onnxruntime (NaN without it), over ``rounds`` that rotate which goes first (on a shared machine,
+    order alone can bias a comparison)."""
+    onnx = onnx_sampling(model)
+    ways = {"fused": lambda: sampling_speed(model), "reference": lambda: sampling_speed(model),
+            "onnx": onnx or (lambda: float("nan"))}
     speeds = {way: [] for way in ways}
     for k in range(rounds):
         for way in list(ways)[k % 3:] + list(ways)[:k % 3]:
             with fused.disabled() if way != "fused" else contextlib.nullcontext():
-                speeds[way].append(ways[way](config))
+                speeds[way].append(ways[way]())
     return [statistics.median(speeds[way]) for way in ways]
 
 
@@ -197,7 +206,9 @@ def measure(name, repeats):
     config = CONFIGS[name]
     with fused.disabled():
         reference = training_speed(config, True, repeats)
-    sampling, sampling_reference, sampling_onnx = sampling_speeds(config)
+    model = DRAW(config)
+    model.initialize(mx.init.Xavier())
+    sampling, sampling_reference, sampling_onnx = sampling_speeds(model)
     result = {"config": name, "flops_per_sample": flops_per_sample(config), "fused": fused.enabled(),
               "hybridized": training_speed(config, True, repeats), "reference": reference,
               "sampling_reference": sampling_reference, "sampling_onnx": sampling_onnx,
@@ -278,9 +289,12 @@ def main():
         print(thread_table(args.repeats))
         return
     if args.sampling:
-        print("| config | MXNet, fused kernels | MXNet operators only | onnxruntime |  (images/s)\n| --- | ---: | ---: | ---: |")
-        for name in ("paper, attention", "paper, no attention"):
-            print(f"| {name} | " + " | ".join(f"{v:.0f}" for v in sampling_speeds(CONFIGS[name])) + " |", flush=True)
+        print("| shipped model | MXNet, fused kernels | MXNet operators only | onnxruntime |  (images/s)\n"
+              "| --- | ---: | ---: | ---: |")
+        for name in model_zoo.names():
+            model = model_zoo.pretrained(name)
+            if isinstance(model, DRAW):  # the classifier draws nothing
+                print(f"| {name} | " + " | ".join(f"{v:.0f}" for v in sampling_speeds(model)) + " |", flush=True)
         return
     if args.one_training:
         print(*training_speed(CONFIGS[args.one_training], True, args.repeats, after_validation=True))
