@@ -4,7 +4,6 @@ flag table is the one TrainConfig generates (``python tests/test_docs.py`` rewri
 import glob
 import os
 import re
-import sys
 
 import mxnet as mx
 import pytest
@@ -123,7 +122,6 @@ def test_the_cli_flag_table_is_the_one_trainconfig_generates():
 
 
 if __name__ == "__main__":  # rewrite docs/cli.md's flag table from TrainConfig
-    sys.path.insert(0, ROOT)
     path = os.path.join(ROOT, "docs", "cli.md")
     text = TABLE.sub(lambda m: m.group(1) + flag_table() + m.group(3), read("docs/cli.md"))
     with open(path, "w", encoding="utf-8") as f:
