@@ -1,16 +1,19 @@
 """The training runs that go on across sessions (issues 13 and 14): resume, and snapshot into git.
 
-    python benchmarks/long_run.py resume NAME --data-dir DIR   # restart it in the background, niced
+    python benchmarks/long_run.py resume NAME --data_dir DIR   # restart it in the background, niced
     python benchmarks/long_run.py snapshot NAME                # newest checkpoint -> runs/NAME/
     python benchmarks/long_run.py plot NAME                    # runs/NAME/curve.csv -> docs/NAME-curve.png
     python benchmarks/long_run.py command NAME                 # what resume would run
     python benchmarks/long_run.py rebuild NAME                 # results/longrun-NAME from runs/NAME alone
+    python benchmarks/long_run.py rebuild NAME --from COMMIT   # ... from runs/NAME as COMMIT holds it
 
 A run's committed state is ``runs/NAME/``: ``args.json`` (its flags), ``checkpoint/`` (one checkpoint
 of the training loop: parameters, data order and RNG, and Adam's state where the pair stays under
 15 MB) and ``curve.csv`` (images seen, training wall time, validation bound and its terms).
 ``resume`` rebuilds ``results/longrun-NAME`` from it when that folder is missing (a new machine) and
-continues with ``train_mnist.py --resume``.
+continues with ``train_mnist.py --resume``. Once a run has ended its ``checkpoint/`` leaves the tree
+(its flags and curve stay); ``rebuild NAME --from COMMIT`` brings it back from the commit that its
+report in docs/experiments/ names, and ``resume`` refuses to start such a run afresh.
 The runs are the recipes of their names (draw_gluon/recipes.py): ``mnist-attention`` and ``mnist``,
 the paper's model with and without attention toward Table 2; ``two-digit-mnist``, the paper's
 two-digit experiment (Fig. 8); ``cluttered-mnist``, the section 4.1 classifier toward Table 1.
@@ -23,6 +26,8 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tarfile
+import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -42,6 +47,10 @@ def command(name):
     rate), so editing those adjusts the run."""
     committed, run_dir = folders(name)
     if not (os.path.isdir(run_dir) or os.path.isdir(os.path.join(committed, "checkpoint"))):
+        if os.path.isfile(os.path.join(committed, "curve.csv")):  # an ended run, not a new one
+            sys.exit(f"error: runs/{name} keeps the curve of a run whose state has left the tree; bring it back "
+                     f"with: python benchmarks/long_run.py rebuild {name} --from COMMIT (the commit that "
+                     f"docs/experiments/{name}.md names)")
         return ["--recipe", name, "--logdir", os.path.dirname(run_dir), "--run_name", os.path.basename(run_dir)]
     flags = RECIPES[name].flags
     return ["--resume", run_dir] + [a for k in fields_of(RESUMABLE, SCHEDULE) if k in flags for a in (f"--{k}", str(flags[k]))]
@@ -63,17 +72,42 @@ def folders(name):
     return os.path.join(ROOT, "runs", name), os.path.join(ROOT, "results", f"longrun-{name}")
 
 
-def rebuild(name):
-    """``results/longrun-NAME`` from the committed ``runs/NAME`` (nothing to do if it exists)."""
+def rebuild(name, commit=None):
+    """``results/longrun-NAME`` from the committed ``runs/NAME`` (nothing to do if it exists), or from
+    ``runs/NAME`` as commit ``commit`` of this repository holds it (a run's state leaves the tree once
+    the run has ended; its report in docs/experiments/ names the commit)."""
     committed, run_dir = folders(name)
-    if os.path.isdir(run_dir) or not os.path.isdir(os.path.join(committed, "checkpoint")):
+    if os.path.isdir(run_dir):
         return
-    state = checkpoint.verify(os.path.join(committed, "checkpoint"))
-    with atomic_dir(run_dir, replace=False) as tmp:
-        shutil.copy(os.path.join(committed, "args.json"), tmp)
-        shutil.copy(os.path.join(committed, "checkpoint", "config.json"), tmp)
-        shutil.copytree(os.path.join(committed, "checkpoint"),
-                        os.path.join(tmp, "checkpoints", f"{state['samples_seen']:010d}"))
+    with tempfile.TemporaryDirectory() as old:
+        if commit:
+            committed = _checkout(name, commit, old)
+        if not os.path.isdir(os.path.join(committed, "checkpoint")):
+            return
+        state = checkpoint.verify(os.path.join(committed, "checkpoint"))
+        with atomic_dir(run_dir, replace=False) as tmp:
+            shutil.copy(os.path.join(committed, "args.json"), tmp)
+            shutil.copy(os.path.join(committed, "checkpoint", "config.json"), tmp)
+            shutil.copytree(os.path.join(committed, "checkpoint"),
+                            os.path.join(tmp, "checkpoints", f"{state['samples_seen']:010d}"))
+
+
+def _checkout(name, commit, folder):
+    """``runs/NAME`` (its flags and checkpoint) as ``commit`` holds it, written under ``folder``;
+    returns its path there."""
+    paths = [f"runs/{name}/args.json", f"runs/{name}/checkpoint"]
+    archive = subprocess.run(["git", "-C", ROOT, "archive", "--format=tar", commit] + paths, capture_output=True)
+    if archive.returncode:
+        sys.exit(f"error: commit {commit} holds no runs/{name}/checkpoint ({archive.stderr.decode().strip()}); "
+                 f"docs/experiments/{name}.md names the commit that does")
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        for member in tar.getmembers():  # only files under runs/NAME, each written under its own name
+            if member.isfile() and member.name.startswith(f"runs/{name}/") and ".." not in member.name:
+                target = os.path.join(folder, member.name)
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                with tar.extractfile(member) as source, open(target, "wb") as f:
+                    shutil.copyfileobj(source, f)
+    return os.path.join(folder, "runs", name)
 
 
 def _nice_session(pid):
@@ -166,6 +200,8 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("command", choices=("resume", "snapshot", "plot", "command", "rebuild"))
     p.add_argument("name", choices=LONG_RUNS)
+    p.add_argument("--from", dest="commit", metavar="COMMIT",
+                   help="for rebuild: take runs/NAME from this commit (a run's state leaves the tree once it ended)")
     p.add_argument("--data_dir", "--data-dir", default=os.environ.get("DRAW_DATA_DIR"),
                    help="the run's --data-dir, for resume: the folder of binarized_mnist.npz (default: "
                         "$DRAW_DATA_DIR)")
@@ -177,7 +213,7 @@ def main():
     elif args.command == "plot":
         plot(args.name)
     elif args.command == "rebuild":
-        rebuild(args.name)
+        rebuild(args.name, args.commit)
     elif args.command == "command":
         print(shlex.join(["train_mnist.py"] + command(args.name)))
     else:

@@ -1,5 +1,6 @@
 """Checkpoints hold no pickle: the optimizer's state is named arrays and JSON, restored exactly; a
 0.x checkpoint's pickled trainer.states is refused on resume, and converted only on request."""
+import glob
 import hashlib
 import json
 import os
@@ -140,8 +141,11 @@ def test_convert_names_what_it_needs(tmp_path, capsys):
 
 
 def test_the_committed_long_runs_states_read_as_run_states():
-    for name in ("mnist-attention", "mnist", "two-digit-mnist", "cluttered-mnist"):
-        path = os.path.join(ROOT, "runs", name, "checkpoint")
+    """The runs still training keep their state in runs/NAME/checkpoint (an ended run's is in git's history)."""
+    paths = glob.glob(os.path.join(ROOT, "runs", "*", "checkpoint"))
+    if not paths:
+        pytest.skip("every long run has ended: their states are in git's history (docs/experiments/)")
+    for path in paths:
         raw = checkpoint.verify(path)
         state = checkpoint.RunState.from_json(raw)
         assert state.samples_seen == raw["samples_seen"] > 0 and state.validation == raw["validation"]

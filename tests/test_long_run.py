@@ -101,6 +101,29 @@ def test_a_large_snapshot_drops_adam_and_still_resumes(tree, capsys):
         checkpoint.verify(resumed)
 
 
+def test_an_ended_runs_state_comes_back_from_the_commit_that_holds_it(tree):
+    """Once a run has ended its checkpoint leaves the tree: rebuild --from COMMIT restores it from git,
+    and resume refuses to start the run afresh in the meantime."""
+    run_dir = train_long_run(tree)
+    long_run(tree, "snapshot", "mnist")
+    git = lambda *argv: subprocess.run(["git", "-C", str(tree), *argv], check=True, capture_output=True, text=True).stdout
+    git("init", "-q")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "add", "runs")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "state")
+    held = git("rev-parse", "HEAD").strip()
+    params = (tree / "runs" / "mnist" / "checkpoint" / "model.params").read_bytes()
+    shutil.rmtree(tree / "runs" / "mnist" / "checkpoint")  # what the release does, in a later commit
+    shutil.rmtree(run_dir)  # a new machine
+    refused = subprocess.run([sys.executable, str(tree / "benchmarks" / "long_run.py"), "command", "mnist"],
+                             capture_output=True, text=True)
+    assert refused.returncode == 1 and "rebuild mnist --from COMMIT" in refused.stderr and not run_dir.exists()
+    long_run(tree, "rebuild", "mnist", "--from", held)
+    path, rebuilt = checkpoint.newest(str(run_dir))
+    assert rebuilt["samples_seen"] == 256 and open(os.path.join(path, "model.params"), "rb").read() == params
+    assert shlex.split(long_run(tree, "command", "mnist"))[1:3] == ["--resume", str(run_dir)]
+    assert main(["--resume", str(run_dir), "-t", "384"]) == 0
+
+
 @pytest.mark.parametrize("name", ["mnist-attention", "mnist", "two-digit-mnist", "cluttered-mnist"])
 def test_each_long_run_trains_under_its_recipe(tree, name):
     run_dir = tree / "results" / f"longrun-{name}"
