@@ -4,6 +4,7 @@ flag table is the one TrainConfig generates (``python tests/test_docs.py`` rewri
 import glob
 import os
 import re
+import subprocess
 
 import mxnet as mx
 import pytest
@@ -89,6 +90,18 @@ def test_every_relative_link_and_anchor_resolves(doc):
         assert os.path.exists(os.path.join(ROOT, linked)), f"{doc} links to {target}, which does not exist"
         if anchor:
             assert anchor in anchors(linked), f"{doc} links to {target}: no such heading in {linked}"
+
+
+@pytest.mark.parametrize("doc", [d for d in DOCS if "rebuild" in read(d) and "--from" in read(d)])
+def test_each_ended_runs_report_names_a_commit_that_holds_its_state(doc):
+    for name, commit in re.findall(r"long_run\.py rebuild ([\w-]+) --from ([0-9a-f]{7,40})", read(doc)):
+        held = subprocess.run(["git", "-C", ROOT, "cat-file", "-e", f"{commit}:runs/{name}/checkpoint/state.json"],
+                              capture_output=True)
+        shallow = subprocess.run(["git", "-C", ROOT, "rev-parse", "--is-shallow-repository"], capture_output=True,
+                                 text=True).stdout.strip()
+        if shallow != "false":  # a --depth 1 clone lacks the history, or this is no git checkout
+            pytest.skip("needs the repository's history (a full clone)")
+        assert held.returncode == 0, f"{doc}: commit {commit} holds no runs/{name}/checkpoint"
 
 
 def test_the_readme_is_a_manual_not_a_diary():
