@@ -9,11 +9,12 @@ import pytest
 from PIL import Image
 
 from helpers import TINY, events, paper_data_dir
-from draw_gluon import checkpoint
+from draw_gluon import checkpoint, load_run
 from draw_gluon.data import binarized_mnist, mnist
 from draw_gluon import DRAW
-from draw_gluon.train import (VariationalBound, config_from_args, fit, main, make_trainer, parse_args, split_batch,
-                              train, train_step)
+from draw_gluon.train import (VariationalBound, config_from_args, fit, main, make_trainer, parse_args, prepare,
+                              split_batch, train, train_step)
+from draw_gluon.train.loop import trained_like
 
 SCALARS = {"train/loss", "train/L_x", "train/L_z", "train/grad_norm", "train/learning_rate", "train/skipped_updates",
            "train/samples_per_s", "valid/loss", "valid/L_x", "valid/L_z"}
@@ -185,3 +186,30 @@ def test_training_on_two_devices_counts_samples_exactly(tmp_path):
                               "-b", "63"])
     _, metrics = train(args, ctxs=[mx.cpu(0), mx.cpu(1)])
     assert metrics["samples_seen"] == 650 and metrics["validation"][-1]["samples"] == 650
+
+
+def test_init_from_starts_a_new_run_from_a_trained_models_parameters(tmp_path, capsys):
+    logs = ["--logdir", str(tmp_path), "-t", "128", "-f", "128"]
+    assert main(TINY + logs + ["--run_name", "first"]) == 0
+    first = load_run(str(tmp_path / "first"))
+    argv = TINY + logs + ["--run_name", "again", "--init_from", str(tmp_path / "first")]
+    args = parse_args(argv)
+    objective = VariationalBound(config_from_args(args), args.seed)
+    model, trainer, _, state, _ = prepare(args, objective, [mx.cpu()], mnist.load_mnist5k(), str(tmp_path / "unused"),
+                                          initial=trained_like(args.init_from, objective.config))
+    ours, theirs = model._collect_params_with_prefix(), first._collect_params_with_prefix()
+    assert ours.keys() == theirs.keys()
+    for name in ours:
+        np.testing.assert_array_equal(ours[name].data().asnumpy(), theirs[name].data().asnumpy())
+    assert state.samples_seen == 0 and trainer.optimizer.num_update == 0  # a new run: its own schedule and Adam
+    assert main(argv) == 0 and json.loads((tmp_path / "again" / "args.json").read_text())["init_from"]
+
+    # a model the flags do not build: one line naming the difference, nothing written
+    capsys.readouterr()
+    assert main(TINY + logs + ["--run_name", "other", "--init_from", str(tmp_path / "first"), "-s", "3"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is a model of another shape: num_steps 4 (flags: 3)" in err[0]
+    assert not (tmp_path / "other").exists()
+    # a shipped model by its name: the paper's model with attention
+    paper = parse_args(["--attention", "--dataset", "mnist5k", "--init_from", "mnist-attention"])
+    assert trained_like("mnist-attention", config_from_args(paper)).config == config_from_args(paper)

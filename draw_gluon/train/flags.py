@@ -147,6 +147,11 @@ class TrainConfig:
                               "--dataset folder (default: $DRAW_DATA_DIR, then the download cache "
                               "$DRAW_CACHE_DIR or ~/.cache/draw-gluon)")
     seed: int = flag(0, type=int, help="seed of the data order and of MXNet's RNG")
+    init_from: str = flag(None, metavar="RUN_OR_NAME",
+                          help="start from the parameters of a trained model (a run folder, a folder written by "
+                               "DRAW.save, or a shipped model's name) instead of drawn ones; the other flags must "
+                               "build the same model. A new run with a schedule of its own: a warm restart is "
+                               "--init_from mnist-attention -r 2e-4 --lr_schedule cosine -t 200000")
     # the schedule
     batch_size: int = flag(128, "-b", type=positive_int, help="images per update")
     learning_rate: float = flag(1e-3, "-r", type=positive_float, resume=SCHEDULE,

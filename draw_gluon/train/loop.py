@@ -17,7 +17,7 @@ from gluoncv.utils import LRScheduler
 from mxnet import autograd, gluon
 from tqdm import tqdm
 
-from .. import checkpoint, data
+from .. import checkpoint, data, model_zoo
 from ..io import atomic_dir, atomic_write, exclusive
 from ..runlog import RunLog, SilentLog
 from .average import ParameterAverage
@@ -221,12 +221,13 @@ def train(args, ctxs=None, dataset=None):
                          f"{config.image_shape[2]}; pass -hh {height} -ww {width} (or --resize for a folder)")
     if args.batch_size > len(train_images):
         raise ValueError(f"--batch_size {args.batch_size} exceeds the {len(train_images)} training images")
+    initial = trained_like(args.init_from, config) if args.init_from and not args.resume else None
     workers = join_workers(args)
     lead = workers.rank == 0
     run_dir = open_run(args, config) if lead else args.resume  # the other workers write nothing
     with exclusive(run_dir) if lead else contextlib.nullcontext():
         try:
-            model, state, average = _train_loop(args, ctxs, dataset, objective, run_dir, workers)
+            model, state, average = _train_loop(args, ctxs, dataset, objective, run_dir, workers, initial)
         except OSError as err:
             raise OSError(f"{err.strerror or err} while writing {err.filename or run_dir}; its earlier "
                           f"checkpoints are intact: fix that, then continue with --resume {run_dir}") from None
@@ -244,16 +245,20 @@ def train(args, ctxs=None, dataset=None):
     return run_dir, metrics
 
 
-def prepare(args, objective, ctxs, dataset, run_dir, workers=ALONE):
-    """Model, trainer, training batches, run state and parameter average (``--ema``, else None): new,
-    or from the run's newest usable checkpoint (which only the lead worker, holding the run's lock, may
-    set aside when damaged)."""
+def prepare(args, objective, ctxs, dataset, run_dir, workers=ALONE, initial=None):
+    """Model, trainer, training batches, run state and parameter average (``--ema``, else None): new
+    (its parameters drawn, or those of the trained model ``initial``), or from the run's newest usable
+    checkpoint (which only the lead worker, holding the run's lock, may set aside when damaged)."""
     mx.random.seed(args.seed)  # the initial parameters
     model = objective.build()
     model.initialize(mx.init.Xavier(), ctx=ctxs)
     # Every parameter drawn now, from --seed alone: those of deferred shape would otherwise be drawn
     # at the first update, after the loop has reseeded by sample count and worker.
     model(mx.nd.zeros((1,) + objective.config.image_shape, ctx=ctxs[0]))
+    if initial is not None:
+        trained = initial._collect_params_with_prefix()
+        for name, param in model._collect_params_with_prefix().items():
+            param.set_data(trained[name].data())
     if args.hybridize:
         model.hybridize(static_alloc=True)
     trainer = make_trainer(model, args, len(ctxs), workers.kvstore)
@@ -278,6 +283,21 @@ def prepare(args, objective, ctxs, dataset, run_dir, workers=ALONE):
     return model, trainer, batches, state, average
 
 
+def trained_like(source, config):
+    """The trained model ``--init_from`` names (a run folder, a folder written by ``save``, or a shipped
+    model's name), which must have the ``config`` the flags build."""
+    try:
+        trained = checkpoint.load_run(model_zoo.resolve(source))
+    except FileNotFoundError as err:
+        raise ValueError(f"--init_from {source}: {err}") from None
+    if trained.config != config:
+        differ = [f"{k} {v} (flags: {getattr(config, k)})" for k, v in vars(trained.config).items()
+                  if v != getattr(config, k, None)]
+        raise ValueError(f"--init_from {source} is a model of another shape: {', '.join(differ) or type(trained.config).__name__}; "
+                         "give the flags that build it (its recipe, or the flags in its args.json)")
+    return trained
+
+
 def check_same_data(trained_on, now, accept):
     """Stop (``ValueError``) if the data's SHA-256 per split ``now`` differs from what the run
     ``trained_on``; with ``accept``, say so loudly and go on."""
@@ -291,10 +311,10 @@ def check_same_data(trained_on, now, accept):
     print(f"WARNING: {problem}; going on as --accept_unverified_data asks", file=sys.stderr)
 
 
-def _train_loop(args, ctxs, dataset, objective, run_dir, workers=ALONE):
-    """Train until the sample budget or a stop request; returns the model, the run state and the
-    parameter average (or None)."""
-    model, trainer, batches, state, average = prepare(args, objective, ctxs, dataset, run_dir, workers)
+def _train_loop(args, ctxs, dataset, objective, run_dir, workers=ALONE, initial=None):
+    """Train until the sample budget or a stop request (from the trained model ``initial``, if given);
+    returns the model, the run state and the parameter average (or None)."""
+    model, trainer, batches, state, average = prepare(args, objective, ctxs, dataset, run_dir, workers, initial)
     valid = split_of(dataset, objective, "valid", args.num_val_samples)
     lead, nonfinite, started = workers.rank == 0, 0, time.time()
 
