@@ -49,7 +49,7 @@ def make_demo(model, out_dir, name="draw", num=16, seed=0, seconds=4.0, scale=4,
                 scale=scale, onnxruntime_web=ORT_VERSION)
     with atomic_dir(out_dir) as tmp:
         with tempfile.TemporaryDirectory() as exported:
-            export_model(model, os.path.join(exported, "onnx"), format="onnx")
+            export_model(model, os.path.join(exported, "onnx"), format="onnx", parts=("generator",))
             shutil.copy(os.path.join(exported, "onnx", "generator.onnx"), tmp)
         for folder, files in ((PAGE, ("index.html", "draw.js")), (ort, ORT_FILES)):
             for file in files:

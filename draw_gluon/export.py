@@ -12,6 +12,7 @@ import json
 import os
 
 import mxnet as mx
+from tqdm import tqdm
 
 from . import fused
 from .classifier import Classifier
@@ -26,7 +27,7 @@ Graph.__doc__ = """One exported graph: its file name, the block traced, its inpu
 description, example)`` and its outputs as ``(name, description)``."""
 
 
-def export_model(model, out_dir, format="mxnet"):
+def export_model(model, out_dir, format="mxnet", parts=None):
     """Write ``model`` (a :class:`~draw_gluon.DRAW` or a :class:`~draw_gluon.Classifier`) into
     ``out_dir`` (replaced atomically) for programs without draw-gluon, with ``export.json`` naming
     every file's inputs and outputs and holding the model config.
@@ -39,14 +40,19 @@ def export_model(model, out_dir, format="mxnet"):
     and ``eps`` (B, T, Z) -> ``canvas`` c_T, ``mu``, ``log_sigma``); a classifier ``classifier``
     (``x`` -> ``logits``).
 
-    Returns the path of ``export.json``. Raises ``ValueError`` for an unknown format, or for a model
-    with an operation that ONNX cannot express (naming it).
+    ``parts`` names the graphs to write (default: all of them). Returns the path of ``export.json``.
+    Raises ``ValueError`` for an unknown format or part, or for a model with an operation that ONNX
+    cannot express (naming it).
     """
     if format not in FORMATS:
         raise ValueError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
+    chosen = [g for g in graphs(model) if parts is None or g.name in parts]
+    if parts is not None and len(chosen) != len(set(parts)):
+        raise ValueError(f"unknown part in {list(parts)}; this model has {', '.join(g.name for g in graphs(model))}")
     manifest = {"format": format}
     with atomic_dir(out_dir) as tmp, fused.disabled():
-        for graph in graphs(model):
+        # converting one of the paper's 64-glimpse graphs to ONNX takes tens of seconds: show progress
+        for graph in tqdm(chosen, desc="ONNX conversion", unit="graph", disable=format != "onnx"):
             graph.block.hybridize()
             graph.block(*(example for _, _, example in graph.inputs))
             graph.block.export(os.path.join(tmp, graph.name))

@@ -89,3 +89,13 @@ def test_the_shipped_models_run_in_onnxruntime_as_in_mxnet(tmp_path, name):
     np.testing.assert_allclose(out[0], probs.asnumpy().reshape(out[0].shape), atol=1e-4)
     if windows is not None:  # positions in pixels, up to 60: compared relatively
         np.testing.assert_allclose(out[1], windows.asnumpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_parts_picks_the_graphs_written(tmp_path):
+    model = make_model(tiny_config())
+    export_model(model, str(tmp_path / "onnx"), format="onnx", parts=("generator",))
+    manifest = json.loads((tmp_path / "onnx" / "export.json").read_text())
+    assert "generator" in manifest and "draw" not in manifest
+    assert sorted(p.name for p in (tmp_path / "onnx").iterdir()) == ["export.json", "generator.onnx"]
+    with pytest.raises(ValueError, match="unknown part in \\['encoder'\\]; this model has generator, draw"):
+        export_model(model, str(tmp_path / "other"), format="onnx", parts=("encoder",))
