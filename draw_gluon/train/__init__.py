@@ -1,6 +1,7 @@
 """Train counting samples, not epochs: ``python train_mnist.py --attention``.
 
-``flags`` parses and checks the command line (and a resumed run's stored flags); ``loop`` trains
+``flags`` holds the training config (:class:`TrainConfig`, one field per flag) and makes it from the
+command line or a resumed run's ``args.json``; ``loop`` trains
 whatever ``objectives`` gives it: DRAW on its variational bound, or the section 4.1 classifier.
 """
 from .flags import (ArgumentParser, TrainConfig, build_parser, check_gpus, config_from_args, parse_args,
