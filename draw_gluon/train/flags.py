@@ -356,14 +356,13 @@ def _resumed_flags(p, args, given_names):
     path = os.path.join(args["resume"], "args.json")
     if not os.path.isfile(path):
         p.error(f"--resume {args['resume']}: no args.json there; pass the folder of a training run")
-    defaults = vars(p.parse_args([]))
-    stored = dict(defaults, **_stored_flags(p, path))  # flags added since the run started take their defaults
+    stored = _stored_flags(p, path)  # flags added since the run started take their defaults
     may_change = fields_of(RESUMABLE, SCHEDULE, MACHINE)
     changed = [k for k in FIELDS if k in given_names and k not in may_change and stored[k] != args[k]]
     if changed:
         p.error(f"--resume keeps the run's own {', '.join(option(k) for k in changed)}; start a new "
                 "run to change them")
-    stored.update({k: args[k] for k in FIELDS if k in given_names and k in may_change})
+    stored.update({k: args[k] for k in fields_of(RESUMABLE, SCHEDULE) if k in given_names})
     stored.update({k: args[k] for k in fields_of(MACHINE)})
     return stored
 
