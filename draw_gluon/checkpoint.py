@@ -108,12 +108,14 @@ def save(run_dir, model, trainer, state, average=None):
     with atomic_dir(final) as partial:
         model.save(partial)
         counts = save_optimizer(trainer, parameter_names(model, trainer._params), os.path.join(partial, OPTIMIZER))
+        extra = {}
         if average is not None:
             average.save(os.path.join(partial, average.FILE))
+            extra["ema_updates"] = average.updates
         files = {name: file_digest(os.path.join(partial, name), "sha256") for name in sorted(os.listdir(partial))
                  if name != "config.json"}
         atomic_write(os.path.join(partial, "state.json"),
-                     json.dumps(dict(dataclasses.asdict(state), optimizer=counts, files=files)).encode())
+                     json.dumps(dict(dataclasses.asdict(state), optimizer=counts, files=files, **extra)).encode())
     for old in checkpoints(run_dir)[:-KEEP]:
         shutil.rmtree(old)
     return final
@@ -186,7 +188,7 @@ def restore(run_dir, model, trainer, ctx, set_aside=True, average=None):
     if stored != model.config:
         raise CheckpointError(f"checkpoint {path} was written by a different model ({stored}); "
                               "resume it with the flags it was trained with")
-    files, counts = state.pop("files"), state.pop("optimizer", None)
+    files, counts, averaged = state.pop("files"), state.pop("optimizer", None), state.pop("ema_updates", 0)
     if LEGACY in files:
         raise CheckpointError(f"checkpoint {path} keeps the optimizer in {LEGACY}, a pickle, which can run any "
                               "code when loaded, so it is not read; if you trust where it came from, convert it "
@@ -198,7 +200,7 @@ def restore(run_dir, model, trainer, ctx, set_aside=True, average=None):
         print(f"WARNING: {path} holds no optimizer state; the optimizer starts afresh", file=sys.stderr)
     if average is not None:
         try:
-            average.load(os.path.join(path, average.FILE)) if average.FILE in files else average.reset()
+            average.load(os.path.join(path, average.FILE), averaged) if average.FILE in files else average.reset()
         except ValueError as err:
             raise CheckpointError(str(err)) from None
     return RunState.from_json(state)

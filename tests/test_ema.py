@@ -19,16 +19,20 @@ def values(model):
 
 
 def test_the_average_follows_its_definition_and_is_applied_only_inside_its_block():
+    """Its decay warms up as in TensorFlow's ExponentialMovingAverage (num_updates) and diffusers'
+    EMAModel: min(DECAY, (1 + n) / (10 + n)) at the n-th update from 0, so that a short run's average
+    is not mostly the parameters it started from."""
     args = parse_args(TINY + ["-r", "0.01"])
     model = make_model(tiny_config(image_shape=(1, 28, 28)))
     trainer, objective = make_trainer(model, args, 1), VariationalBound(model.config, 0)
     average = ParameterAverage(model, 0.9)
     expected = values(model)
     x = mnist.mnist5k()["train"][:16]
-    for _ in range(3):
+    for n in range(90):
         assert train_step(model, objective, trainer, split_batch(x, None, [mx.cpu()]), 10.0).updated
         average.update()
-        expected = {k: 0.9 * v + 0.1 * values(model)[k] for k, v in expected.items()}  # NumPy, float64
+        decay = min(0.9, (1 + n) / (10 + n))  # 0.1, 0.18, 0.25, ..., 0.9 from n = 80 on
+        expected = {k: decay * v + (1 - decay) * values(model)[k] for k, v in expected.items()}  # NumPy, float64
     last = values(model)
     for name, value in average.values.items():
         np.testing.assert_allclose(value.asnumpy(), expected[name], rtol=1e-5, atol=1e-7, err_msg=name)

@@ -9,9 +9,13 @@ from ..io import atomic_path
 
 
 class ParameterAverage:
-    """``average <- decay * average + (1 - decay) * parameter`` after every update, for each parameter
-    of ``model`` (fixed ones stay as they are), on its first device. A checkpoint keeps it as :attr:`FILE` (MXNet's array
-    file, keyed by the parameters' structural names), so a resumed run goes on with it exactly."""
+    """``average <- d * average + (1 - d) * parameter`` after every update, for each parameter of
+    ``model`` (fixed ones stay as they are), on its first device, with ``d = min(decay, (1 + n) / (10 + n))``
+    at its ``n``-th update (counted from 0). The warm-up is TensorFlow's (ExponentialMovingAverage's
+    ``num_updates``) and diffusers' (EMAModel): without it the average of a run of a few thousand
+    updates at decay 0.999 is still largely the random parameters it started from. A checkpoint keeps
+    it as :attr:`FILE` (MXNet's array file, keyed by the parameters' structural names) and its count
+    :attr:`updates` in ``state.json``, so a resumed run goes on with it exactly."""
 
     FILE = "ema.params"
 
@@ -19,22 +23,24 @@ class ParameterAverage:
         self.decay = decay
         params = list(model.collect_params().values())
         self.params = dict(zip(parameter_names(model, params), params))
-        self.values = {}
+        self.values, self.updates = {}, 0
         self.reset()
 
     def reset(self):
         """Start the average at the parameters as they are."""
-        self.values = self._current()
+        self.values, self.updates = self._current(), 0
 
     def _current(self):
         """A copy of the parameters as they are, from the first device."""
         return {name: p.data(p.list_ctx()[0]).copy() for name, p in self.params.items()}
 
     def update(self):
+        decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
         for name, p in self.params.items():
             value = self.values[name]
-            value *= self.decay
-            value += (1 - self.decay) * p.data(value.context)
+            value *= decay
+            value += (1 - decay) * p.data(value.context)
+        self.updates += 1
 
     @contextlib.contextmanager
     def applied(self):
@@ -54,7 +60,9 @@ class ParameterAverage:
         with atomic_path(path) as tmp:
             mx.nd.save(tmp, self.values)
 
-    def load(self, path):
+    def load(self, path, updates):
+        """Go on from the average in ``path``, made of ``updates`` updates."""
+        self.updates = updates
         stored = mx.nd.load(path)
         if set(stored) != set(self.values) or any(stored[n].shape != v.shape for n, v in self.values.items()):
             raise ValueError(f"{path} is the parameter average of another model; resume with the run's own flags")

@@ -159,7 +159,8 @@ class TrainConfig:
                                  "divides by 10 at 50%% and 75%% of the samples")
     ema: float = flag(None, type=decay, metavar="DECAY", resume=SCHEDULE,
                       help="keep an exponential moving average of the parameters, updated after every update "
-                           "(e.g. 0.999), and validate, test and ship it; logged as valid_ema/ beside valid/")
+                           "(e.g. 0.999; its decay warms up as min(DECAY, (1+n)/(10+n)) at update n), and "
+                           "validate, test and ship it; logged as valid_ema/ beside valid/")
     clip: float = flag(10.0, type=positive_float,
                        help="clip the global norm of the mean gradient (of the batch-mean loss) to this")
     max_nonfinite: int = flag(10, type=positive_int, resume=RESUMABLE,
