@@ -7,8 +7,8 @@ at the end of its cosine), each continued in the ways the real model could be.
     python benchmarks/levers.py table                # their validation bounds, as docs/experiments/ shows them
 
 Every run but the bases keeps a parameter average (``--ema 0.999``), so its row gives the lever with
-and without it. ``run`` skips the runs that finished and resumes those that were stopped; about 4.6M
-images in all (about 1.5 hours on one core).
+and without it. ``run`` skips the runs that finished and resumes those that were stopped; about 4.4M
+images in all (80 minutes on one niced core beside two long runs).
 """
 import argparse
 import json
