@@ -7,8 +7,8 @@ at the end of its cosine), each continued in the ways the real model could be.
     python benchmarks/levers.py table                # their validation bounds, as docs/experiments/ shows them
 
 Every run but the bases keeps a parameter average (``--ema 0.999``), so its row gives the lever with
-and without it. ``run`` skips the runs that finished and resumes those that were stopped; about 4.4M
-images in all (80 minutes on one niced core beside two long runs).
+and without it. ``run`` skips the runs that finished and resumes those that were stopped; about 5.8M
+images in all (105 minutes on one niced core beside two long runs).
 """
 import argparse
 import json
@@ -48,6 +48,12 @@ RUNS = {
                                      "the same with seed 1 (its data order and noise)", "converged"),
     "converged-restart-1e-3": (after("converged", "-r", "1e-3", "-t", "200000"),
                                "then a cosine from 1e-3 over 200k", "converged"),
+    "converged-restart-1e-3-seed1": (after("converged", "-r", "1e-3", "-t", "200000", "--seed", "1"),
+                                     "the same with seed 1", "converged"),
+    "converged-restart-2e-3": (after("converged", "-r", "2e-3", "-t", "200000"),
+                               "then a cosine from 2e-3 (the first peak) over 200k", "converged"),
+    "converged-restart-1e-3-1M": (after("converged", "-r", "1e-3", "-t", "1000000"),
+                                  "then a cosine from 1e-3 over 1M (half the first budget)", "converged"),
     "converged-constant-1e-4": (after("converged", "-r", "1e-4", "--lr_schedule", "constant", "-t", "200000"),
                                 "then 200k at a constant 1e-4 (where an average should help most)", "converged"),
 }
